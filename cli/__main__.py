@@ -1,0 +1,5 @@
+import sys
+
+from metrics_operator.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,100 @@
+"""``metrics-operator local``: run MetricSets from a YAML file on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import uuid
+from pathlib import Path
+
+from rich.live import Live
+from rich.table import Table
+
+from metrics_operator.api.loader import MetricSetInvalid, load_metricsets
+from metrics_operator.api.metricset import MetricSet
+from metrics_operator.cli.render import console, error_console, format_number, summary_table
+from metrics_operator.containers.common.writer import SampleWriter
+from metrics_operator.local.runner import LocalRunError, LocalRunner, LocalRunResult, StoreRecorder
+from metrics_operator.sink.store import Store, StoreDestination
+
+log = logging.getLogger(__name__)
+
+# Values shown live for each metric, when it reports them.
+PROGRESS_FIELDS = ("cpu_percent", "rss_bytes", "duration_seconds", "write_bandwidth_bytes_per_second")
+
+
+def add_arguments(parser: argparse.ArgumentParser):
+    parser.add_argument("file", type=Path, help="YAML file with one or more MetricSets")
+    parser.add_argument("--db", type=Path, default=Path("metrics.duckdb"), help="DuckDB file for results (default: %(default)s)")
+    parser.add_argument(
+        "--process-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="seconds collectors wait for the application's process to appear (default: %(default)s)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no live progress display")
+    return run
+
+
+def run(arguments: argparse.Namespace) -> int:
+    try:
+        metricsets = load_metricsets(arguments.file)
+    except MetricSetInvalid as error:
+        error_console.print(f"[red]error:[/red] {error}", highlight=False, markup=True)
+        return 2
+
+    failed = 0
+    with Store(arguments.db) as store:
+        for metricset in metricsets:
+            try:
+                result = asyncio.run(_run_one(metricset, store, arguments))
+            except LocalRunError as error:
+                error_console.print(f"[red]error:[/red] {metricset.key}: {error}", highlight=False)
+                failed += 1
+                continue
+            _print_outcome(store, metricset, result, arguments.db)
+            failed += 0 if result.succeeded else 1
+    return 1 if failed else 0
+
+
+async def _run_one(metricset: MetricSet, store: Store, arguments: argparse.Namespace) -> LocalRunResult:
+    run_uid = str(uuid.uuid4())
+    runner = LocalRunner(
+        metricset=metricset,
+        destination=StoreDestination(store, run_uid),
+        recorder=StoreRecorder(store),
+        process_timeout=arguments.process_timeout,
+        run_uid=run_uid,
+    )
+    if arguments.quiet or not console.is_terminal:
+        return await runner.run()
+    with Live(console=console, refresh_per_second=4, transient=True) as live:
+        runner.on_progress = lambda writer, elapsed: live.update(_progress_table(metricset, writer, elapsed))
+        return await runner.run()
+
+
+def _progress_table(metricset: MetricSet, writer: SampleWriter, elapsed: float) -> Table:
+    table = Table(title=f"{metricset.key}: running for {elapsed:.0f} s", title_justify="left")
+    table.add_column("metric")
+    table.add_column("samples", justify="right")
+    table.add_column("latest")
+    for metric in metricset.spec.metrics:
+        latest = writer.latest.get(metric.name, {})
+        shown = ", ".join(f"{name}={format_number(latest[name])}" for name in PROGRESS_FIELDS if name in latest)
+        table.add_row(metric.name, str(writer.counts.get(metric.name, 0)), shown)
+    return table
+
+
+def _print_outcome(store: Store, metricset: MetricSet, result: LocalRunResult, db: Path) -> None:
+    run = result.run
+    rows = store.summary(run.uid)
+    if rows:
+        console.print(summary_table(rows, f"{metricset.key} run {run.uid}: {run.status}"))
+    else:
+        console.print(f"{metricset.key} run {run.uid}: {run.status}, no samples stored")
+    if result.succeeded:
+        console.print(f"Stored in {db}; see it again with: metrics-operator results --db {db} {run.uid}")
+    else:
+        error_console.print(f"[red]error:[/red] {metricset.key} failed: {run.message}", highlight=False)

@@ -1,0 +1,1 @@
+"""The metric catalog: one module per metric, each defining ``METRIC``."""

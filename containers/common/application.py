@@ -1,0 +1,182 @@
+"""Find the application process the way a sidecar in a shared-PID pod does, and watch it end.
+
+A metric container is not handed the application's PID: it scans /proc for a process
+whose command line contains the application's command, exactly as it must in a pod with
+``shareProcessNamespace: true``. The application's wrapper (the local runner, or the
+shell wrapper the operator puts around the application container's command) writes
+its exit status as JSON to ``EXIT_STATUS_FILE`` in a folder shared with the collectors,
+because a process's exit status cannot be read from /proc by anyone but its parent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shlex
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from metrics_operator.containers.common import procfs
+
+log = logging.getLogger(__name__)
+
+EXIT_STATUS_FILE = "exit-status.json"
+POLL_SECONDS = 0.1
+
+
+class ApplicationNotFound(RuntimeError):
+    """The application's process did not appear in time."""
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    """How the application ended, as written by its wrapper."""
+
+    exit_code: int
+    end_time: float
+
+
+def write_exit_status(shared_dir: Path, exit_code: int, end_time: float | None = None) -> None:
+    """Record the application's exit status for the collectors (atomically, via rename)."""
+    payload = {"exitCode": exit_code, "endTime": end_time if end_time is not None else time.time()}
+    temporary = shared_dir / f".{EXIT_STATUS_FILE}.tmp"
+    temporary.write_text(json.dumps(payload))
+    temporary.replace(shared_dir / EXIT_STATUS_FILE)
+
+
+def read_exit_status(shared_dir: Path | None) -> ExitStatus | None:
+    """Return the application's exit status, or None while it runs (or if no wrapper reports it)."""
+    if shared_dir is None:
+        return None
+    try:
+        payload = json.loads((shared_dir / EXIT_STATUS_FILE).read_text())
+        return ExitStatus(exit_code=int(payload["exitCode"]), end_time=float(payload["endTime"]))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        log.warning("cannot read application exit status in %s: %s", shared_dir, error)
+        return None
+
+
+def _normalise(command: str) -> str:
+    try:
+        return " ".join(shlex.split(command))
+    except ValueError:
+        return " ".join(command.split())
+
+
+class Application:
+    """The application being measured: found by its command line in /proc."""
+
+    def __init__(self, command: str, shared_dir: Path | None = None):
+        self.command = command
+        self.shared_dir = shared_dir
+        self._pattern = _normalise(command)
+        self._own_pids = self._ancestors_and_self()
+        self.root_pid: int | None = None
+        self.start_time: float | None = None
+        self._root_start_ticks: int | None = None
+
+    @staticmethod
+    def _ancestors_and_self() -> set[int]:
+        # The collector's own process, and the processes that started it, may have the
+        # command in their arguments (a test runner, a shell), so they never count.
+        pids = set()
+        pid = os.getpid()
+        while pid > 1:
+            pids.add(pid)
+            stat = procfs.read_stat(pid)
+            if stat is None:
+                break
+            pid = stat.ppid
+        return pids
+
+    def _matches(self, pid: int) -> bool:
+        arguments = procfs.read_cmdline(pid)
+        return arguments is not None and self._pattern in " ".join(arguments)
+
+    def find(self) -> int | None:
+        """Return the pid of the oldest process running the command whose parent does not run it."""
+        candidates = []
+        for pid in procfs.list_pids():
+            if pid in self._own_pids or not self._matches(pid):
+                continue
+            stat = procfs.read_stat(pid)
+            if stat is None or self._matches(stat.ppid):
+                continue
+            candidates.append(stat)
+        if not candidates:
+            return None
+        root = min(candidates, key=lambda stat: (stat.start_ticks, stat.pid))
+        self.root_pid = root.pid
+        self.start_time = root.start_time
+        self._root_start_ticks = root.start_ticks
+        return root.pid
+
+    async def wait_for_start(self, timeout: float) -> int:
+        """Wait until the application's process appears and return its pid.
+
+        Raises ApplicationNotFound after ``timeout`` seconds, or as soon as the wrapper
+        reports that the application already exited without being seen.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            pid = await asyncio.to_thread(self.find)
+            if pid is not None:
+                log.info("found application %r as pid %d", self.command, pid)
+                return pid
+            status = read_exit_status(self.shared_dir)
+            if status is not None:
+                raise ApplicationNotFound(
+                    f"application command {self.command!r} exited with status {status.exit_code} "
+                    "before its process could be found"
+                )
+            if time.monotonic() >= deadline:
+                raise ApplicationNotFound(
+                    f"no process running {self.command!r} appeared within {timeout:g} s: check that "
+                    "spec.application.command matches what the container runs, or raise the timeout"
+                )
+            await asyncio.sleep(POLL_SECONDS)
+
+    def exited(self) -> bool:
+        """Whether the application has ended: its wrapper reported it, or its root process is gone."""
+        if read_exit_status(self.shared_dir) is not None:
+            return True
+        if self.root_pid is None:
+            return False
+        stat = procfs.read_stat(self.root_pid)
+        # A recycled pid has another start time; a zombie has finished running too.
+        return stat is None or stat.start_ticks != self._root_start_ticks or not self._is_alive(self.root_pid)
+
+    @staticmethod
+    def _is_alive(pid: int) -> bool:
+        try:
+            stat = (procfs.PROC / str(pid) / "stat").read_text()
+        except OSError:
+            return False
+        return stat[stat.rindex(")") + 2] not in "ZX"
+
+    async def wait_for_exit(self, timeout: float | None = None) -> bool:
+        """Wait until the application ends or ``timeout`` passes; return whether it ended."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.exited():
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                await asyncio.sleep(min(POLL_SECONDS, remaining))
+            else:
+                await asyncio.sleep(POLL_SECONDS)
+        return True
+
+    def tree(self) -> list[int]:
+        """Pids of the application's process tree now."""
+        if self.root_pid is None:
+            return []
+        return procfs.process_tree(self.root_pid)
+
+    def exit_status(self) -> ExitStatus | None:
+        return read_exit_status(self.shared_dir)

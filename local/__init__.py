@@ -1,0 +1,1 @@
+"""Local mode: run a MetricSet on this machine, without a cluster."""

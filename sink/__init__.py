@@ -1,0 +1,1 @@
+"""Result storage: the embedded DuckDB store, and the HTTP sink service built on it."""
