@@ -2,9 +2,9 @@
 
 perf-proc reads /proc itself instead of going through psutil: one sample of a
 process needs /proc/PID/stat, status and io, and psutil reads the same files but
-builds several objects per call, which roughly doubled the collector's CPU time
-in a quick comparison on a 50-process tree (see docs/benchmarks.md for the
-collector-overhead benchmark). Process discovery walks /proc/PID/task/*/children
+builds several objects per call. On a 50-process tree, psutil 7.2 (with oneshot)
+took 7.7 ms of CPU per sample against 5.4 ms here (2-core machine, 200 samples).
+Process discovery walks /proc/PID/task/*/children
 so a sample reads only the application's own tree, not every process on the node.
 """
 
