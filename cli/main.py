@@ -7,13 +7,14 @@ import logging
 import sys
 from collections.abc import Callable
 
-from metrics_operator.cli import catalog_command, crd_command, local_command, results_command
+from metrics_operator.cli import catalog_command, crd_command, local_command, results_command, sink_command
 
 # Each module adds its subcommand's arguments and returns the function that runs it.
 SUBCOMMANDS: list[tuple[str, str, Callable]] = [
     ("local", "run a MetricSet on this machine, without a cluster", local_command.add_arguments),
     ("results", "show runs and summaries stored in a DuckDB file", results_command.add_arguments),
     ("metrics", "list the metric catalog with each metric's options", catalog_command.add_arguments),
+    ("sink", "serve the HTTP API that stores pushed results in DuckDB", sink_command.add_arguments),
     ("crd", "print the MetricSet CustomResourceDefinition generated from the models", crd_command.add_arguments),
 ]
 

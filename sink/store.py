@@ -1,12 +1,14 @@
 """The DuckDB store behind local mode and the sink service.
 
-Three tables: ``runs`` (one row per MetricSet run), ``samples`` (time series, one row
-per field value) and ``results`` (one-off JSON documents such as a fio report).
+Four tables: ``runs`` (one row per MetricSet run), ``samples`` (time series, one row
+per field value), ``results`` (one-off JSON documents such as a fio report) and
+``ingested_batches`` (the idempotency key of every batch the sink stored).
 Samples are bulk-loaded through Arrow: on a 2-core machine DuckDB's ``executemany``
 stored about 1,000 rows/s against millions of rows/s for an Arrow table insert.
 
-A Store is synchronous and not thread-safe: callers on an event loop run it in a
-worker thread and serialise access (local mode and the sink service both do).
+A Store is synchronous: callers on an event loop run it in a worker thread, and its
+lock serialises the calls on its connection. A thread that only reads can take its
+own cursor with ``Store.reader()`` instead, so it does not wait for writes.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ import asyncio
 import json
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -27,6 +31,8 @@ import pyarrow.compute as pc
 from metrics_operator.containers.common.writer import ResultRow, SampleColumns
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -56,9 +62,35 @@ CREATE TABLE IF NOT EXISTS results (
     ts TIMESTAMP NOT NULL,
     data JSON NOT NULL
 );
+CREATE TABLE IF NOT EXISTS ingested_batches (
+    run_uid VARCHAR NOT NULL,
+    idempotency_key VARCHAR NOT NULL,
+    sample_rows BIGINT NOT NULL,
+    result_rows BIGINT NOT NULL,
+    received_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (run_uid, idempotency_key)
+);
 """
 
+# Ordered by precedence: when pods report different statuses for one run, the later
+# entry wins, so a run that failed once never goes back to Running or Succeeded.
 RUN_STATUSES = ("Pending", "Running", "Succeeded", "Failed")
+COMPLETED_STATUSES = ("Succeeded", "Failed")
+
+# Merges a report of a run into the stored row: the status with the higher precedence,
+# the earliest start, the latest end, and the message of the winning status when set.
+MERGE_RUN_SQL = """
+INSERT INTO runs VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (uid) DO UPDATE SET
+    spec = coalesce(excluded.spec, runs.spec),
+    status = CASE WHEN list_position($10::VARCHAR[], excluded.status) > list_position($10::VARCHAR[], runs.status)
+                  THEN excluded.status ELSE runs.status END,
+    message = CASE WHEN list_position($10::VARCHAR[], excluded.status) >= list_position($10::VARCHAR[], runs.status)
+                   THEN coalesce(excluded.message, runs.message) ELSE coalesce(runs.message, excluded.message) END,
+    started_at = least(runs.started_at, excluded.started_at),
+    ended_at = greatest(runs.ended_at, excluded.ended_at),
+    updated_at = excluded.updated_at
+"""
 
 SUMMARY_SQL = """
 SELECT metric, field, count(*) AS count, min(value) AS min, avg(value) AS mean, max(value) AS max,
@@ -109,116 +141,106 @@ class Run:
         }
 
 
-def samples_to_arrow(run_uid: str, samples: SampleColumns) -> pa.Table:
-    """Convert a columnar batch to the Arrow layout of the samples table."""
-    count = len(samples)
+SAMPLE_COLUMN_TYPES = {
+    "metric": pa.string(),
+    "pod": pa.string(),
+    "series": pa.string(),
+    "field": pa.string(),
+    "timestamp": pa.float64(),
+    "value": pa.float64(),
+}
+
+
+class UnknownRun(KeyError):
+    """Raised when a batch names a run that was never registered."""
+
+
+class RunConflict(ValueError):
+    """Raised when a run's uid is already registered for another MetricSet."""
+
+
+def sample_columns_to_arrow(samples: SampleColumns) -> pa.Table:
+    """Convert a SampleColumns batch to an Arrow table with the SAMPLE_COLUMN_TYPES layout."""
+    return pa.table({name: pa.array(values, SAMPLE_COLUMN_TYPES[name]) for name, values in samples.to_dict().items()})
+
+
+def samples_to_arrow(run_uid: str, samples: SampleColumns | pa.Table) -> pa.Table:
+    """Convert a columnar batch (SampleColumns, or Arrow in its layout) to the samples table's layout."""
+    columns = sample_columns_to_arrow(samples) if isinstance(samples, SampleColumns) else samples
+    count = columns.num_rows
+    # Unix seconds as float become microsecond timestamps, the resolution of TIMESTAMP.
     timestamps = pc.cast(
-        pc.round(pc.multiply(pa.array(samples.timestamp, pa.float64()), 1_000_000)), pa.int64()
+        pc.round(pc.multiply(columns.column("timestamp").cast(pa.float64()), 1_000_000)), pa.int64()
     ).cast(pa.timestamp("us"))
     return pa.table(
         {
             "run_uid": pa.array([run_uid] * count, pa.string()),
-            "metric": pa.array(samples.metric, pa.string()),
-            "pod": pa.array(samples.pod, pa.string()),
-            "series": pa.array(samples.series, pa.string()),
-            "field": pa.array(samples.field, pa.string()),
+            "metric": columns.column("metric").cast(pa.string()),
+            "pod": columns.column("pod").cast(pa.string()),
+            "series": columns.column("series").cast(pa.string()),
+            "field": columns.column("field").cast(pa.string()),
             "ts": timestamps,
-            "value": pa.array(samples.value, pa.float64()),
+            "value": columns.column("value").cast(pa.float64()),
         }
     )
 
 
-class Store:
-    """A DuckDB database file holding runs, samples and results."""
+def _run_from_row(row: tuple) -> Run:
+    return Run(
+        uid=row[0],
+        namespace=row[1],
+        name=row[2],
+        spec=json.loads(row[3]) if row[3] else {},
+        status=row[4],
+        message=row[5],
+        started_at=_epoch(row[6]),
+        ended_at=_epoch(row[7]),
+        updated_at=_epoch(row[8]),
+    )
 
-    def __init__(self, path: str | Path, *, read_only: bool = False):
-        self.path = Path(path)
-        config = {
-            # Queries run user-supplied filters; they may only see this database.
-            "enable_external_access": False,
-            "autoinstall_known_extensions": False,
-            "autoload_known_extensions": False,
-        }
-        if not read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.connection = duckdb.connect(str(self.path), read_only=read_only, config=config)
-        self.lock = threading.RLock()
-        if not read_only:
-            self.connection.execute(SCHEMA)
-        log.debug("opened store %s", self.path)
 
-    def close(self) -> None:
-        with self.lock:
-            self.connection.close()
+RUN_COLUMNS = "uid, namespace, name, spec, status, message, started_at, ended_at, updated_at"
 
-    def __enter__(self) -> Store:
-        return self
+# The latest completed run of each MetricSet, most recently ended first, at most $1 of them,
+# with the summary statistics of each of its metric fields.
+LATEST_SUMMARIES_SQL = f"""
+WITH latest AS (
+    SELECT uid, namespace, name, status, ended_at FROM runs
+    WHERE list_contains($2::VARCHAR[], status)
+    QUALIFY row_number() OVER (PARTITION BY namespace, name ORDER BY ended_at DESC NULLS LAST, uid) = 1
+    ORDER BY ended_at DESC NULLS LAST, namespace, name
+    LIMIT $1
+)
+SELECT latest.namespace, latest.name, latest.uid, latest.status, samples.metric, samples.field,
+       count(*), min(value), avg(value), max(value),
+       quantile_cont(value, 0.5), quantile_cont(value, 0.95), quantile_cont(value, 0.99)
+FROM latest JOIN samples ON samples.run_uid = latest.uid
+GROUP BY ALL ORDER BY ALL
+"""
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+COMPLETED_METRICSETS_SQL = """
+SELECT count(*) FROM (SELECT DISTINCT namespace, name FROM runs WHERE list_contains($1::VARCHAR[], status))
+"""
 
-    # Writes
 
-    def upsert_run(self, run: Run) -> None:
-        """Create the run, or update every field of an existing one."""
-        now = datetime.now(timezone.utc).timestamp()
-        run.updated_at = now
-        with self.lock:
-            self.connection.execute(
-                """
-                INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (uid) DO UPDATE SET
-                    namespace = excluded.namespace, name = excluded.name, spec = excluded.spec,
-                    status = excluded.status, message = excluded.message,
-                    started_at = excluded.started_at, ended_at = excluded.ended_at,
-                    updated_at = excluded.updated_at
-                """,
-                [
-                    run.uid,
-                    run.namespace,
-                    run.name,
-                    json.dumps(run.spec),
-                    run.status,
-                    run.message,
-                    utc_datetime(run.started_at),
-                    utc_datetime(run.ended_at),
-                    utc_datetime(now),
-                ],
-            )
+@dataclass(frozen=True)
+class RunSummary:
+    """Summary statistics of one metric field of the latest completed run of a MetricSet."""
 
-    def insert(self, run_uid: str, samples: SampleColumns, results: list[ResultRow]) -> int:
-        """Store a batch of samples and results in one transaction; returns the sample rows stored."""
-        with self.lock:
-            cursor = self.connection
-            cursor.execute("BEGIN TRANSACTION")
-            try:
-                self._insert_samples(run_uid, samples)
-                if results:
-                    # A handful of JSON documents per batch, so executemany is fast enough here.
-                    cursor.executemany(
-                        "INSERT INTO results VALUES (?, ?, ?, ?, ?)",
-                        [
-                            [run_uid, row.metric, row.pod, utc_datetime(row.timestamp), json.dumps(row.data)]
-                            for row in results
-                        ],
-                    )
-                cursor.execute("COMMIT")
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
-        return len(samples)
+    namespace: str
+    name: str
+    uid: str
+    status: str
+    metric: str
+    field: str
+    statistics: dict[str, float]
 
-    def _insert_samples(self, run_uid: str, samples: SampleColumns) -> None:
-        if not len(samples):
-            return
-        batch = samples_to_arrow(run_uid, samples)
-        self.connection.register("sample_batch", batch)
-        try:
-            self.connection.execute("INSERT INTO samples SELECT * FROM sample_batch")
-        finally:
-            self.connection.unregister("sample_batch")
 
-    # Reads
+class StoreReads:
+    """Read queries, shared by a Store and by the cursors it hands to reader threads."""
+
+    connection: duckdb.DuckDBPyConnection
+    lock: threading.RLock
 
     def get_run(self, uid: str) -> Run | None:
         runs = self.list_runs(uid=uid)
@@ -248,29 +270,13 @@ class Store:
             conditions.append("started_at < ?")
             parameters.append(utc_datetime(until))
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-        query = (
-            "SELECT uid, namespace, name, spec, status, message, started_at, ended_at, updated_at "
-            f"FROM runs {where} ORDER BY started_at DESC NULLS LAST, uid"
-        )
+        query = f"SELECT {RUN_COLUMNS} FROM runs {where} ORDER BY started_at DESC NULLS LAST, uid"
         if limit is not None:
             query += " LIMIT ?"
             parameters.append(int(limit))
         with self.lock:
             rows = self.connection.execute(query, parameters).fetchall()
-        return [
-            Run(
-                uid=row[0],
-                namespace=row[1],
-                name=row[2],
-                spec=json.loads(row[3]) if row[3] else {},
-                status=row[4],
-                message=row[5],
-                started_at=_epoch(row[6]),
-                ended_at=_epoch(row[7]),
-                updated_at=_epoch(row[8]),
-            )
-            for row in rows
-        ]
+        return [_run_from_row(row) for row in rows]
 
     def summary(self, run_uid: str) -> list[dict[str, Any]]:
         """Per metric and field: count, min, mean, max, p50, p95 and p99 of the run's samples."""
@@ -279,6 +285,28 @@ class Store:
         return [
             {"metric": row[0], "field": row[1], **dict(zip(SUMMARY_STATISTICS, row[2:]))} for row in rows
         ]
+
+    def latest_completed_summaries(self, max_metricsets: int) -> list[RunSummary]:
+        """Summaries of the latest completed run of each MetricSet, for at most ``max_metricsets`` MetricSets."""
+        with self.lock:
+            rows = self.connection.execute(LATEST_SUMMARIES_SQL, [max_metricsets, list(COMPLETED_STATUSES)]).fetchall()
+        return [
+            RunSummary(
+                namespace=row[0],
+                name=row[1],
+                uid=row[2],
+                status=row[3],
+                metric=row[4],
+                field=row[5],
+                statistics=dict(zip(SUMMARY_STATISTICS, row[6:])),
+            )
+            for row in rows
+        ]
+
+    def completed_metricset_count(self) -> int:
+        """Number of MetricSets with at least one completed run."""
+        with self.lock:
+            return int(self.connection.execute(COMPLETED_METRICSETS_SQL, [list(COMPLETED_STATUSES)]).fetchone()[0])
 
     def samples(
         self,
@@ -306,7 +334,7 @@ class Store:
             f"WHERE {' AND '.join(conditions)} ORDER BY ts, metric, pod, series, field"
         )
         with self.lock:
-            return self.connection.execute(query, parameters).fetch_arrow_table()
+            return self.connection.sql(query, params=parameters).to_arrow_table()
 
     def results(self, run_uid: str, metric: str | None = None) -> list[dict[str, Any]]:
         """The run's one-off results, oldest first."""
@@ -328,6 +356,195 @@ class Store:
             parameters.append(run_uid)
         with self.lock:
             return int(self.connection.execute(query, parameters).fetchone()[0])
+
+
+class StoreReader(StoreReads):
+    """A cursor on a Store for one reader thread, so reads need not wait for the Store's lock."""
+
+    def __init__(self, store: Store):
+        # A DuckDB cursor is a separate connection to the same database: it reads a
+        # consistent snapshot while the Store's connection writes in another thread.
+        self.connection = store.connection.cursor()
+        self.lock = threading.RLock()
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def __enter__(self) -> StoreReader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class Store(StoreReads):
+    """A DuckDB database file holding runs, samples and results."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False):
+        self.path = Path(path)
+        config = {
+            # Queries run user-supplied filters; they may only see this database.
+            "enable_external_access": False,
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+        }
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.connection = duckdb.connect(str(self.path), read_only=read_only, config=config)
+        self.lock = threading.RLock()
+        if not read_only:
+            self.connection.execute(SCHEMA)
+        log.debug("opened store %s", self.path)
+
+    def close(self) -> None:
+        with self.lock:
+            self.connection.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def reader(self) -> StoreReader:
+        """Open a cursor for reads from another thread; close it when done."""
+        with self.lock:
+            return StoreReader(self)
+
+    def size_bytes(self) -> int:
+        """Size of the database file and its write-ahead log, in bytes."""
+        total = 0
+        for path in (self.path, self.path.with_name(self.path.name + ".wal")):
+            try:
+                total += path.stat().st_size
+            except FileNotFoundError:
+                continue
+        return total
+
+    # Writes
+
+    def upsert_run(self, run: Run) -> None:
+        """Create the run, or update every field of an existing one."""
+        now = datetime.now(timezone.utc).timestamp()
+        run.updated_at = now
+        with self.lock:
+            self.connection.execute(
+                """
+                INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (uid) DO UPDATE SET
+                    namespace = excluded.namespace, name = excluded.name, spec = excluded.spec,
+                    status = excluded.status, message = excluded.message,
+                    started_at = excluded.started_at, ended_at = excluded.ended_at,
+                    updated_at = excluded.updated_at
+                """,
+                self._run_parameters(run, now),
+            )
+
+    def merge_run(self, run: Run) -> Run:
+        """Register the run, or merge this report into the stored one; return the stored run.
+
+        Several containers of several pods report one run, so nothing a report leaves
+        out (spec, message, times) erases what another stored. Raises RunConflict when
+        the uid already belongs to another MetricSet.
+        """
+        now = datetime.now(timezone.utc).timestamp()
+        parameters = self._run_parameters(run, now)
+        # An empty spec is "not given", not "erase the spec".
+        parameters[3] = json.dumps(run.spec) if run.spec else None
+        with self.lock:
+            cursor = self.connection
+            cursor.execute("BEGIN TRANSACTION")
+            try:
+                existing = cursor.execute("SELECT namespace, name FROM runs WHERE uid = ?", [run.uid]).fetchone()
+                if existing is not None and tuple(existing) != (run.namespace, run.name):
+                    raise RunConflict(
+                        f"run uid {run.uid!r} is registered for MetricSet {existing[0]}/{existing[1]}, "
+                        f"not {run.namespace}/{run.name}: use the MetricSet's own uid"
+                    )
+                cursor.execute(MERGE_RUN_SQL, [*parameters, list(RUN_STATUSES)])
+                cursor.execute("COMMIT")
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+            return self.get_run(run.uid)
+
+    @staticmethod
+    def _run_parameters(run: Run, now: float) -> list[Any]:
+        return [
+            run.uid,
+            run.namespace,
+            run.name,
+            json.dumps(run.spec),
+            run.status,
+            run.message,
+            utc_datetime(run.started_at),
+            utc_datetime(run.ended_at),
+            utc_datetime(now),
+        ]
+
+    def insert(self, run_uid: str, samples: SampleColumns | pa.Table, results: list[ResultRow]) -> int:
+        """Store a batch of samples and results in one transaction; returns the sample rows stored."""
+        with self.lock:
+            self._in_transaction(lambda: self._insert_rows(run_uid, samples, results))
+        return len(samples)
+
+    def insert_batch(
+        self, run_uid: str, idempotency_key: str, samples: SampleColumns | pa.Table, results: list[ResultRow]
+    ) -> bool:
+        """Store a batch once per idempotency key; return False if the key was already stored.
+
+        The key is stored in the same transaction as the rows, so a batch that is
+        retried after a crash between commit and acknowledgement is not stored twice.
+        Raises UnknownRun when the run was never registered.
+        """
+        def store_once() -> bool:
+            cursor = self.connection
+            if cursor.execute("SELECT 1 FROM runs WHERE uid = ?", [run_uid]).fetchone() is None:
+                raise UnknownRun(run_uid)
+            seen = cursor.execute(
+                "SELECT 1 FROM ingested_batches WHERE run_uid = ? AND idempotency_key = ?", [run_uid, idempotency_key]
+            ).fetchone()
+            if seen is not None:
+                return False
+            self._insert_rows(run_uid, samples, results)
+            cursor.execute(
+                "INSERT INTO ingested_batches VALUES (?, ?, ?, ?, ?)",
+                [run_uid, idempotency_key, len(samples), len(results), utc_datetime(time.time())],
+            )
+            return True
+
+        with self.lock:
+            return self._in_transaction(store_once)
+
+    def _in_transaction(self, work: Callable[[], T]) -> T:
+        cursor = self.connection
+        cursor.execute("BEGIN TRANSACTION")
+        try:
+            outcome = work()
+            cursor.execute("COMMIT")
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+        return outcome
+
+    def _insert_rows(self, run_uid: str, samples: SampleColumns | pa.Table, results: list[ResultRow]) -> None:
+        self._insert_samples(run_uid, samples)
+        if results:
+            # A handful of JSON documents per batch, so executemany is fast enough here.
+            self.connection.executemany(
+                "INSERT INTO results VALUES (?, ?, ?, ?, ?)",
+                [[run_uid, row.metric, row.pod, utc_datetime(row.timestamp), json.dumps(row.data)] for row in results],
+            )
+
+    def _insert_samples(self, run_uid: str, samples: SampleColumns | pa.Table) -> None:
+        if not len(samples):
+            return
+        batch = samples_to_arrow(run_uid, samples)
+        self.connection.register("sample_batch", batch)
+        try:
+            self.connection.execute("INSERT INTO samples SELECT * FROM sample_batch")
+        finally:
+            self.connection.unregister("sample_batch")
 
 
 class StoreDestination:
