@@ -14,8 +14,10 @@ from rich.table import Table
 from metrics_operator.api.loader import MetricSetInvalid, load_metricsets
 from metrics_operator.api.metricset import MetricSet
 from metrics_operator.cli.render import console, error_console, format_number, summary_table
+from metrics_operator.containers.common.push import PushDestination, PushFailed, SinkClient, SinkRecorder, SinkUnavailable
 from metrics_operator.containers.common.writer import SampleWriter
 from metrics_operator.local.runner import LocalRunError, LocalRunner, LocalRunResult, StoreRecorder
+from metrics_operator.sink.auth import TokenFileError, read_token
 from metrics_operator.sink.store import Store, StoreDestination
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser):
         help="seconds collectors wait for the application's process to appear (default: %(default)s)",
     )
     parser.add_argument("--quiet", action="store_true", help="no live progress display")
+    parser.add_argument(
+        "--sink", metavar="URL", help="push results to the sink service at URL (http://HOST:PORT) instead of --db"
+    )
+    parser.add_argument("--sink-token-file", type=Path, metavar="FILE", help="file holding the sink's bearer token")
     return run
 
 
@@ -44,6 +50,8 @@ def run(arguments: argparse.Namespace) -> int:
     except MetricSetInvalid as error:
         error_console.print(f"[red]error:[/red] {error}", highlight=False, markup=True)
         return 2
+    if arguments.sink:
+        return _run_with_sink(metricsets, arguments)
 
     failed = 0
     with Store(arguments.db) as store:
@@ -54,9 +62,56 @@ def run(arguments: argparse.Namespace) -> int:
                 error_console.print(f"[red]error:[/red] {metricset.key}: {error}", highlight=False)
                 failed += 1
                 continue
-            _print_outcome(store, metricset, result, arguments.db)
+            stored_in = f"Stored in {arguments.db}; see it again with: metrics-operator results --db {arguments.db} {{uid}}"
+            _print_outcome(store.summary(result.run.uid), metricset, result, stored_in)
             failed += 0 if result.succeeded else 1
     return 1 if failed else 0
+
+
+def _run_with_sink(metricsets: list[MetricSet], arguments: argparse.Namespace) -> int:
+    token = None
+    if arguments.sink_token_file is not None:
+        try:
+            token = read_token(arguments.sink_token_file)
+        except TokenFileError as error:
+            error_console.print(f"[red]error:[/red] {error}", highlight=False)
+            return 2
+    failed = 0
+    for metricset in metricsets:
+        try:
+            result, rows = asyncio.run(_run_one_pushed(metricset, arguments, token))
+        except LocalRunError as error:
+            error_console.print(f"[red]error:[/red] {metricset.key}: {error}", highlight=False)
+            failed += 1
+            continue
+        except (SinkUnavailable, PushFailed) as error:
+            error_console.print(f"[red]error:[/red] {metricset.key}: sink {arguments.sink}: {error}", highlight=False)
+            failed += 1
+            continue
+        stored_in = f"Stored in the sink at {arguments.sink}; see it again with GET /v1/runs/{{uid}}/summary"
+        _print_outcome(rows, metricset, result, stored_in)
+        failed += 0 if result.succeeded else 1
+    return 1 if failed else 0
+
+
+async def _run_one_pushed(
+    metricset: MetricSet, arguments: argparse.Namespace, token: str | None
+) -> tuple[LocalRunResult, list[dict]]:
+    run_uid = str(uuid.uuid4())
+    async with SinkClient(arguments.sink, token) as client:
+        destination = PushDestination(client, run_uid)
+        runner = LocalRunner(
+            metricset=metricset,
+            destination=destination,
+            recorder=SinkRecorder(client),
+            process_timeout=arguments.process_timeout,
+            run_uid=run_uid,
+        )
+        try:
+            result = await _run_with_progress(runner, metricset, arguments)
+        finally:
+            await destination.close()
+        return result, await client.get_summary(run_uid)
 
 
 async def _run_one(metricset: MetricSet, store: Store, arguments: argparse.Namespace) -> LocalRunResult:
@@ -68,6 +123,10 @@ async def _run_one(metricset: MetricSet, store: Store, arguments: argparse.Names
         process_timeout=arguments.process_timeout,
         run_uid=run_uid,
     )
+    return await _run_with_progress(runner, metricset, arguments)
+
+
+async def _run_with_progress(runner: LocalRunner, metricset: MetricSet, arguments: argparse.Namespace) -> LocalRunResult:
     if arguments.quiet or not console.is_terminal:
         return await runner.run()
     with Live(console=console, refresh_per_second=4, transient=True) as live:
@@ -87,14 +146,13 @@ def _progress_table(metricset: MetricSet, writer: SampleWriter, elapsed: float) 
     return table
 
 
-def _print_outcome(store: Store, metricset: MetricSet, result: LocalRunResult, db: Path) -> None:
+def _print_outcome(rows: list[dict], metricset: MetricSet, result: LocalRunResult, stored_in: str) -> None:
     run = result.run
-    rows = store.summary(run.uid)
     if rows:
         console.print(summary_table(rows, f"{metricset.key} run {run.uid}: {run.status}"))
     else:
         console.print(f"{metricset.key} run {run.uid}: {run.status}, no samples stored")
     if result.succeeded:
-        console.print(f"Stored in {db}; see it again with: metrics-operator results --db {db} {run.uid}")
+        console.print(stored_in.format(uid=run.uid))
     else:
         error_console.print(f"[red]error:[/red] {metricset.key} failed: {run.message}", highlight=False)

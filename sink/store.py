@@ -141,6 +141,7 @@ class Run:
         }
 
 
+# The columns of a sample batch on the wire, as in SampleColumns.to_arrow().
 SAMPLE_COLUMN_TYPES = {
     "metric": pa.string(),
     "pod": pa.string(),
@@ -159,14 +160,9 @@ class RunConflict(ValueError):
     """Raised when a run's uid is already registered for another MetricSet."""
 
 
-def sample_columns_to_arrow(samples: SampleColumns) -> pa.Table:
-    """Convert a SampleColumns batch to an Arrow table with the SAMPLE_COLUMN_TYPES layout."""
-    return pa.table({name: pa.array(values, SAMPLE_COLUMN_TYPES[name]) for name, values in samples.to_dict().items()})
-
-
 def samples_to_arrow(run_uid: str, samples: SampleColumns | pa.Table) -> pa.Table:
     """Convert a columnar batch (SampleColumns, or Arrow in its layout) to the samples table's layout."""
-    columns = sample_columns_to_arrow(samples) if isinstance(samples, SampleColumns) else samples
+    columns = samples.to_arrow() if isinstance(samples, SampleColumns) else samples
     count = columns.num_rows
     # Unix seconds as float become microsecond timestamps, the resolution of TIMESTAMP.
     timestamps = pc.cast(

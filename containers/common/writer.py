@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any, Protocol
 
+import pyarrow as pa
+
 
 @dataclass
 class SampleColumns:
@@ -36,6 +38,20 @@ class SampleColumns:
         self.field.append(name)
         self.timestamp.append(timestamp)
         self.value.append(value)
+
+    def to_arrow(self) -> pa.Table:
+        """Convert to an Arrow table with the same column names (text as string, numbers as float64)."""
+        text, number = pa.string(), pa.float64()
+        return pa.table(
+            {
+                "metric": pa.array(self.metric, text),
+                "pod": pa.array(self.pod, text),
+                "series": pa.array(self.series, text),
+                "field": pa.array(self.field, text),
+                "timestamp": pa.array(self.timestamp, number),
+                "value": pa.array(self.value, number),
+            }
+        )
 
     def to_dict(self) -> dict[str, list]:
         return {
