@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from metrics_operator.api.base import ApiModel
+from metrics_operator.api.options import accepted_values
 from metrics_operator.api.registry import Target, all_metrics
 
 GROUP = "metrics-operator.io"
@@ -173,12 +174,18 @@ class Metric(ApiModel):
                 "invalid_option",
                 "{message}",
                 {
-                    "message": _option_message(self.name, first),
+                    "message": _option_message(self.name, definition.options, first),
                     "subpath": f"options.{option_path}" if option_path else "options",
                     "input": first.get("input"),
                 },
             ) from None
         self.options = validated.model_dump(by_alias=True, mode="json")
+        if definition.whole_second_rate and not float(self.rate).is_integer():
+            raise PydanticCustomError(
+                "whole_second_rate",
+                "metric '{name}' samples in whole seconds: set rate to a whole number such as {suggested}",
+                {"name": self.name, "suggested": max(1, round(self.rate)), "subpath": "rate", "input": self.rate},
+            )
         return self
 
     def options_model(self) -> ApiModel:
@@ -186,11 +193,14 @@ class Metric(ApiModel):
         return all_metrics()[self.name].options.model_validate(self.options)
 
 
-def _option_message(metric: str, error: dict) -> str:
+def _option_message(metric: str, options_model: type[ApiModel], error: dict) -> str:
     option = ".".join(str(part) for part in error["loc"]) or "options"
     if error["type"] == "extra_forbidden":
-        return f"unknown option {option!r} for metric {metric!r}"
-    return f"invalid option {option!r} for metric {metric!r}: {error['msg']}"
+        known = ", ".join(field.alias or name for name, field in options_model.model_fields.items())
+        return f"unknown option {option!r} for metric {metric!r}; known options: {known or 'none'}"
+    accepted = accepted_values(options_model, str(error["loc"][0])) if error["loc"] else ""
+    message = f"invalid option {option!r} for metric {metric!r}: {error['msg']}"
+    return f"{message}; accepted: {accepted}" if accepted else message
 
 
 class Sink(ApiModel):

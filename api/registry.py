@@ -56,6 +56,14 @@ class FieldSpec:
 
 
 @dataclass(frozen=True)
+class Tool:
+    """A program a collector runs: the command local mode looks for on PATH, and its Debian package."""
+
+    command: str
+    package: str
+
+
+@dataclass(frozen=True)
 class MetricDefinition:
     """Everything the operator and local mode need to know about one metric."""
 
@@ -67,8 +75,14 @@ class MetricDefinition:
     collector: type[Collector]
     fields: dict[str, FieldSpec]
     needs_ptrace: bool = False
-    # Debian packages the collector's image installs; local mode checks they are on PATH.
-    tools: tuple[str, ...] = field(default_factory=tuple)
+    # Programs the collector runs; the metric's image installs their packages and local
+    # mode checks that the commands are on PATH.
+    tools: tuple[Tool, ...] = field(default_factory=tuple)
+    # Samples beside the pod's other metrics and stops when they finish (the collector
+    # context's stop event), unless completions ends it first.
+    companion: bool = False
+    # The tool counts time in whole seconds, so rate must be a whole number (pidstat).
+    whole_second_rate: bool = False
 
     @property
     def target(self) -> Target:

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import shutil
-import uuid
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
 
 from metrics_operator.api.base import ApiModel
-from metrics_operator.api.registry import Family, FieldSpec, MetricDefinition
-from metrics_operator.containers.common.collector import Collector, CollectorError
-
-SIZE_PATTERN = r"^[0-9]+[kKmMgGtT]?[iI]?[bB]?$"
-PERCENTILES = {"p50": "50.000000", "p95": "95.000000", "p99": "99.000000"}
+from metrics_operator.api.registry import Family, MetricDefinition, Tool
+from metrics_operator.containers.common.collector import Collector
+from metrics_operator.containers.common.fio import (
+    FIO_FIELDS,
+    SIZE_PATTERN,
+    IoEngine,
+    check_storage,
+    fio_jobs,
+    parse_fio_job,
+    run_fio,
+    shared_arguments,
+)
 
 
 class FioOptions(ApiModel):
@@ -33,72 +37,34 @@ class FioOptions(ApiModel):
         None, ge=1, le=86400, description="Seconds to run, repeating the I/O; unset runs size once (fio --runtime)."
     )
     direct: bool = Field(False, description="Bypass the page cache with O_DIRECT; tmpfs does not support it (fio --direct).")
-    ioengine: Literal["libaio", "io_uring", "psync", "sync", "posixaio"] = Field(
+    ioengine: IoEngine = Field(
         "libaio", description="fio I/O engine (fio --ioengine)."
     )
 
 
 def fio_command(options: FioOptions, directory: Path) -> list[str]:
     """Build the fio command line for one run in ``directory``."""
-    command = [
+    options_by_name = options.model_dump(include={"size", "iodepth", "direct", "ioengine", "runtime"})
+    return [
         "fio",
         "--name=metrics-operator",
-        f"--directory={directory}",
         f"--rw={options.rw}",
         f"--bs={options.block_size}",
-        f"--size={options.size}",
-        f"--iodepth={options.iodepth}",
         f"--numjobs={options.numjobs}",
-        f"--direct={int(options.direct)}",
-        f"--ioengine={options.ioengine}",
-        "--group_reporting",
-        "--output-format=json",
+        *shared_arguments(directory, **options_by_name),
     ]
-    if options.runtime is not None:
-        command += [f"--runtime={options.runtime}", "--time_based"]
-    return command
 
 
 def parse_fio_report(report: dict[str, Any]) -> dict[str, float]:
-    """Extract bandwidth, IOPS, bytes and latency per direction from fio's JSON report.
-
-    Only directions that moved data are returned, so a write-only run has no read fields.
-    """
-    jobs = report.get("jobs") or []
-    if not jobs:
-        raise CollectorError("fio reported no jobs")
-    job = jobs[0]
-    values: dict[str, float] = {}
-    for direction in ("read", "write"):
-        stats = job.get(direction) or {}
-        if not stats.get("io_bytes"):
-            continue
-        values[f"{direction}_bandwidth_bytes_per_second"] = float(stats["bw_bytes"])
-        values[f"{direction}_iops"] = float(stats["iops"])
-        values[f"{direction}_bytes"] = float(stats["io_bytes"])
-        latency = stats.get("clat_ns") or {}
-        values[f"{direction}_latency_mean_us"] = float(latency.get("mean", 0.0)) / 1000.0
-        percentiles = latency.get("percentile") or {}
-        for name, key in PERCENTILES.items():
-            if key in percentiles:
-                values[f"{direction}_latency_{name}_us"] = float(percentiles[key]) / 1000.0
-    if not values:
-        raise CollectorError("fio moved no data; check the size and runtime options")
-    return values
+    """Extract bandwidth, IOPS, bytes and latency per direction from fio's grouped JSON report."""
+    return parse_fio_job(fio_jobs(report)[0])
 
 
 class FioCollector(Collector):
     """Runs fio ``completions`` times (at least once), ``rate`` seconds apart."""
 
     async def collect(self) -> None:
-        storage = self.context.storage_path
-        if storage is None:
-            raise CollectorError("metric 'io-fio' needs spec.storage.volume to measure")
-        if shutil.which("fio") is None:
-            raise CollectorError("fio is not installed: install the Debian package 'fio'")
-        if not storage.is_dir():
-            raise CollectorError(f"storage path {storage} does not exist or is not a folder")
-
+        storage = check_storage(self.name, self.context.storage_path)
         runs = max(1, self.metric.completions)
         for index in range(runs):
             if index:
@@ -106,30 +72,7 @@ class FioCollector(Collector):
             await self._run_once(storage)
 
     async def _run_once(self, storage: Path) -> None:
-        # fio's files go in a folder of their own, removed even when fio fails or is cancelled.
-        work_dir = storage / f".metrics-operator-fio-{uuid.uuid4().hex[:12]}"
-        work_dir.mkdir()
-        try:
-            command = fio_command(self.options, work_dir)
-            self.log.info("running %s", " ".join(command))
-            process = await asyncio.create_subprocess_exec(
-                *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-            )
-            try:
-                stdout, stderr = await process.communicate()
-            except asyncio.CancelledError:
-                process.kill()
-                await process.wait()
-                raise
-            if process.returncode != 0:
-                message = stderr.decode(errors="replace").strip().splitlines()
-                raise CollectorError(
-                    f"fio failed with status {process.returncode}: {message[-1] if message else 'no output'}"
-                )
-            report = json.loads(stdout[stdout.index(b"{") :])
-        finally:
-            shutil.rmtree(work_dir, ignore_errors=True)
-
+        report = await run_fio(storage, lambda work_dir: fio_command(self.options, work_dir), self.log)
         values = parse_fio_report(report)
         self.writer.add_sample(self.name, values)
         self.writer.add_result(
@@ -145,20 +88,6 @@ METRIC = MetricDefinition(
     options=FioOptions,
     image="metrics-operator/io",
     collector=FioCollector,
-    tools=("fio",),
-    fields={
-        **{
-            f"{direction}_{name}": FieldSpec(unit, f"{direction} {text}")
-            for direction in ("read", "write")
-            for name, unit, text in [
-                ("bandwidth_bytes_per_second", "bytes/s", "bandwidth"),
-                ("iops", "1/s", "I/O operations per second"),
-                ("bytes", "bytes", "bytes transferred"),
-                ("latency_mean_us", "us", "mean completion latency"),
-                ("latency_p50_us", "us", "median completion latency"),
-                ("latency_p95_us", "us", "95th percentile completion latency"),
-                ("latency_p99_us", "us", "99th percentile completion latency"),
-            ]
-        }
-    },
+    tools=(Tool(command="fio", package="fio"),),
+    fields=FIO_FIELDS,
 )

@@ -46,6 +46,9 @@ class CollectorContext:
     # Host name of pod 0 for metrics whose pods talk to each other (network tests).
     leader_host: str = "127.0.0.1"
     scratch_dir: Path = field(default_factory=lambda: Path("/tmp"))
+    # Set by the local runner, or the container entrypoint, when the pod's other metrics
+    # have finished; companion metrics such as io-stat sample until then.
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class CollectorError(RuntimeError):
@@ -99,20 +102,32 @@ class Collector(ABC):
 
 
 class PeriodicCollector(Collector):
-    """Samples the application every ``rate`` seconds until it exits or ``completions`` samples are taken."""
+    """Samples every ``rate`` seconds until the measured thing ends or ``completions`` samples are taken.
+
+    By default the measured thing is the application; subclasses that measure something
+    else override ``wait_until_ready`` and ``wait_for_end``.
+    """
 
     async def start(self) -> None:
-        """Take a baseline before the first interval (called once the application is found)."""
+        """Take a baseline before the first interval (called once the target is ready)."""
 
     @abstractmethod
     def sample(self, elapsed: float) -> dict[str, float] | None:
         """Return one sample's values, or None if there was nothing to measure."""
 
-    async def collect(self) -> None:
+    async def wait_until_ready(self) -> None:
+        """Wait for the application's process to appear."""
         application = self.context.application
         if application is None:
             raise CollectorError(f"metric {self.name!r} needs an application to measure")
         await application.wait_for_start(self.context.process_timeout)
+
+    async def wait_for_end(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the application to exit; return whether it did."""
+        return await self.context.application.wait_for_exit(timeout=timeout)
+
+    async def collect(self) -> None:
+        await self.wait_until_ready()
         await self.start()
         completions = self.metric.completions
         rate = self.metric.rate
@@ -120,9 +135,9 @@ class PeriodicCollector(Collector):
         last = time.monotonic()
         next_at = last + rate
         while completions == 0 or taken < completions:
-            ended = await application.wait_for_exit(timeout=max(0.0, next_at - time.monotonic()))
+            ended = await self.wait_for_end(max(0.0, next_at - time.monotonic()))
             if ended:
-                self.log.info("application ended; %s stops after %d samples", self.name, taken)
+                self.log.info("measured target ended; %s stops after %d samples", self.name, taken)
                 return
             now = time.monotonic()
             values = await asyncio.to_thread(self.sample, now - last)
