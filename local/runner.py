@@ -82,11 +82,17 @@ class LocalRunner:
                 )
         for metric in spec.metrics:
             for tool in get_metric(metric.name).tools:
-                if shutil.which(tool) is None:
+                if shutil.which(tool.command) is None:
                     raise LocalRunError(
-                        f"metric {metric.name!r} needs {tool!r}, which is not installed: "
-                        f"install it (Debian: apt-get install {tool})"
+                        f"metric {metric.name!r} needs {tool.command!r}, which is not installed: "
+                        f"install it (Debian: apt-get install {tool.package})"
                     )
+        endless = [metric.name for metric in spec.metrics if get_metric(metric.name).companion and not metric.completions]
+        if len(endless) == len(spec.metrics) and spec.deadline_seconds is None:
+            raise LocalRunError(
+                f"metric {endless[0]!r} samples until the other metrics finish, but there are none: "
+                "add another metric, set its completions, or set spec.deadlineSeconds"
+            )
 
     async def run(self) -> LocalRunResult:
         """Run the application and every collector; record the run as Succeeded or Failed."""
@@ -104,6 +110,8 @@ class LocalRunner:
         log.info("starting local run %s of %s", run.uid, metricset.key)
 
         result = LocalRunResult(run=run)
+        # Set once every metric but the companions has finished, to stop the companions.
+        self._stop = asyncio.Event()
         with tempfile.TemporaryDirectory(prefix="metrics-operator-") as shared:
             shared_dir = Path(shared)
             application = Application(spec.application.command, shared_dir) if spec.application else None
@@ -130,6 +138,7 @@ class LocalRunner:
             storage_path=storage_path,
             process_timeout=self.process_timeout,
             scratch_dir=shared_dir,
+            stop=self._stop,
         )
         return get_metric(metric.name).collector(context)
 
@@ -138,6 +147,7 @@ class LocalRunner:
     ) -> None:
         spec = self.metricset.spec
         tasks = {asyncio.create_task(collector.run(), name=collector.name): collector for collector in collectors}
+        companions = {task for task, collector in tasks.items() if get_metric(collector.name).companion}
         app_task = asyncio.create_task(self._run_application(shared_dir)) if application else None
         progress_task = asyncio.create_task(self._report_progress())
         deadline = None if spec.deadline_seconds is None else time.monotonic() + spec.deadline_seconds
@@ -154,6 +164,9 @@ class LocalRunner:
                 # Without its process no collector can measure, so there is no point in running on.
                 if app_task in pending and any(self._lost_application(task) for task in done):
                     break
+                if pending and pending <= companions and not self._stop.is_set():
+                    log.info("other metrics of %s finished; stopping %d companion metrics", self.metricset.key, len(pending))
+                    self._stop.set()
         finally:
             for task in pending:
                 task.cancel()
