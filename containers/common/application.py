@@ -24,7 +24,8 @@ from metrics_operator.containers.common import procfs
 log = logging.getLogger(__name__)
 
 EXIT_STATUS_FILE = "exit-status.json"
-POLL_SECONDS = 0.1
+# How often a waiting collector checks whether the application started or ended.
+POLL_SECONDS = 0.25
 
 
 class ApplicationNotFound(RuntimeError):
@@ -147,17 +148,14 @@ class Application:
             return True
         if self.root_pid is None:
             return False
-        stat = procfs.read_stat(self.root_pid)
-        # A recycled pid has another start time; a zombie has finished running too.
-        return stat is None or stat.start_ticks != self._root_start_ticks or not self._is_alive(self.root_pid)
-
-    @staticmethod
-    def _is_alive(pid: int) -> bool:
+        # One read of /proc/PID/stat, because this runs several times a second.
         try:
-            stat = (procfs.PROC / str(pid) / "stat").read_text()
+            stat = (procfs.PROC / str(self.root_pid) / "stat").read_text()
         except OSError:
-            return False
-        return stat[stat.rindex(")") + 2] not in "ZX"
+            return True
+        fields = stat[stat.rindex(")") + 2 :].split()
+        # A recycled pid has another start time, and a zombie has finished running too.
+        return int(fields[19]) != self._root_start_ticks or fields[0] in ("Z", "X")
 
     async def wait_for_exit(self, timeout: float | None = None) -> bool:
         """Wait until the application ends or ``timeout`` passes; return whether it ended."""
