@@ -30,13 +30,11 @@ def _variants(prop: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def option_type(prop: dict[str, Any]) -> str:
-    """Name the type of one option: integer, a list of allowed values, or an array of them."""
+    """Name the JSON type of one option, such as integer, string or list of string."""
     names = []
     for variant in _variants(prop):
-        if "enum" in variant:
-            names.append(" | ".join(str(value) for value in variant["enum"]))
-        elif variant.get("type") == "array":
-            names.append(f"list of ({option_type(variant.get('items', {}))})")
+        if variant.get("type") == "array":
+            names.append(f"list of {option_type(variant.get('items', {}))}")
         else:
             names.append(variant.get("type", "any"))
     if "null" in [variant.get("type") for variant in prop.get("anyOf", [])]:

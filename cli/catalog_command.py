@@ -3,32 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from rich.table import Table
 
+from metrics_operator.api.options import option_rows
 from metrics_operator.api.registry import all_metrics
+from metrics_operator.cli.catalog_markdown import catalog_markdown
 from metrics_operator.cli.render import console, write_json
 
 
 def add_arguments(parser: argparse.ArgumentParser):
-    parser.add_argument("--format", choices=["table", "json"], default="table", help="output format (default: %(default)s)")
+    parser.add_argument(
+        "--format",
+        choices=["table", "json", "markdown"],
+        default="table",
+        help="output format; markdown is the page in docs/metrics.md (default: %(default)s)",
+    )
     return show
-
-
-def option_rows(options_model) -> list[dict]:
-    """Name, type, default and description of each option of a metric."""
-    schema = options_model.model_json_schema(by_alias=True)
-    rows = []
-    for name, prop in schema.get("properties", {}).items():
-        kind = prop.get("type") or " | ".join(item.get("type", "?") for item in prop.get("anyOf", []))
-        if "enum" in prop:
-            kind = " | ".join(str(value) for value in prop["enum"])
-        rows.append({"name": name, "type": kind, "default": prop.get("default"), "description": prop.get("description", "")})
-    return rows
 
 
 def show(arguments: argparse.Namespace) -> int:
     metrics = all_metrics()
+    if arguments.format == "markdown":
+        sys.stdout.write(catalog_markdown(metrics))
+        return 0
     if arguments.format == "json":
         write_json(
             [

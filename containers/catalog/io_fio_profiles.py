@@ -33,7 +33,7 @@ class FioProfilesOptions(ApiModel):
     """Options of io-fio-profiles; size, depth and engine apply to every profile."""
 
     profiles: list[ProfileName] = Field(
-        default_factory=lambda: list(PROFILES),
+        list(PROFILES),
         min_length=1,
         max_length=len(PROFILES),
         description="Profiles to run, in this order.",

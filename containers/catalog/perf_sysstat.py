@@ -114,7 +114,8 @@ METRIC = MetricDefinition(
     family=Family.PERF,
     summary="CPU, memory, page faults, disk I/O and context switches of the application's process tree "
     "as sysstat's pidstat reports them, summed over the tree every rate seconds; for users who trust "
-    "sysstat's numbers or want to check perf-proc against them.",
+    "sysstat's numbers or want to check perf-proc against them. pidstat runs once per interval on the "
+    "tree as it is when the interval starts, so a process born during an interval counts from the next one.",
     options=PerfSysstatOptions,
     image="metrics-operator/perf",
     collector=PerfSysstatCollector,
