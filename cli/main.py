@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Callable
 
-from metrics_operator.cli import catalog_command, crd_command, local_command, results_command, sink_command
+from metrics_operator.cli import catalog_command, controller_command, crd_command, local_command, results_command, sink_command
 
 # Each module adds its subcommand's arguments and returns the function that runs it.
 SUBCOMMANDS: list[tuple[str, str, Callable]] = [
@@ -15,6 +15,7 @@ SUBCOMMANDS: list[tuple[str, str, Callable]] = [
     ("results", "show runs and summaries stored in a DuckDB file", results_command.add_arguments),
     ("metrics", "list the metric catalog with each metric's options", catalog_command.add_arguments),
     ("sink", "serve the HTTP API that stores pushed results in DuckDB", sink_command.add_arguments),
+    ("controller", "run the operator that turns MetricSets into JobSets", controller_command.add_arguments),
     ("crd", "print the MetricSet CustomResourceDefinition generated from the models", crd_command.add_arguments),
 ]
 
