@@ -95,6 +95,8 @@ class SinkClient:
         self._rng = rng or random.Random()
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._session: aiohttp.ClientSession | None = None
+        # Requests sent again after a failure, for logs and tests.
+        self.retries = 0
 
     async def __aenter__(self) -> SinkClient:
         return self
@@ -170,6 +172,7 @@ class SinkClient:
                     ) from error
                 log.warning("sending %s failed (attempt %d), retrying in %.2f s: %s", description, attempt + 1, delay, error)
                 attempt += 1
+                self.retries += 1
                 await asyncio.sleep(delay)
 
     async def request(
