@@ -115,6 +115,8 @@ def structural_schema(node: dict[str, Any], definitions: dict[str, Any], path: s
         result["properties"] = {
             name: structural_schema(child, definitions, f"{path}.{name}") for name, child in node["properties"].items()
         }
+        for name, child in result["properties"].items():
+            _default_empty_object(child, required=name in node.get("required", ()))
     elif isinstance(node.get("additionalProperties"), dict):
         result["additionalProperties"] = structural_schema(node["additionalProperties"], definitions, f"{path}.*")
     elif node.get("type") == "object":
@@ -125,6 +127,18 @@ def structural_schema(node: dict[str, Any], definitions: dict[str, Any], path: s
 
     result.update(FIELD_RULES.get(path, {}))
     return result
+
+
+def _default_empty_object(node: dict[str, Any], *, required: bool) -> None:
+    """Default an optional object whose fields have defaults to {}, so the apiserver fills them in.
+
+    Pydantic writes no default for a ``default_factory`` model field (spec.sink),
+    and the apiserver applies nested defaults only inside objects that exist.
+    """
+    children = node.get("properties") or {}
+    if required or "default" in node or not any("default" in child for child in children.values()):
+        return
+    node["default"] = {}
 
 
 def _model_schema(model: type, path: str) -> dict[str, Any]:
