@@ -24,7 +24,7 @@ BOUND_WORDS = [
 
 
 def _variants(prop: dict[str, Any]) -> list[dict[str, Any]]:
-    """The schemas of a property's alternatives (``int | None`` has two), nulls left out."""
+    """Return the schemas of a property's alternatives (``int | None`` has two), without null."""
     variants = prop.get("anyOf") or [prop]
     return [variant for variant in variants if variant.get("type") != "null"]
 

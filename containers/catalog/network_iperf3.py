@@ -30,7 +30,7 @@ LOOPBACK = "127.0.0.1"
 class Iperf3Options(ApiModel):
     """Options of network-iperf3, passed to iperf3 as the flags of the same name."""
 
-    protocol: Literal["tcp", "udp"] = Field("tcp", description="Transport protocol; udp adds jitter and loss (iperf3 --udp).")
+    protocol: Literal["tcp", "udp"] = Field("tcp", description="Transport protocol. udp adds jitter and loss (iperf3 --udp).")
     duration: int = Field(10, ge=1, le=3600, description="Seconds each test sends data (iperf3 --time).")
     parallel: int = Field(1, ge=1, le=128, description="Parallel streams per client (iperf3 --parallel).")
     reverse: bool = Field(False, description="Server sends and client receives, instead of the other way (iperf3 --reverse).")
@@ -101,7 +101,7 @@ class Iperf3Collector(Collector):
         for index in range(clients * tests):
             report = await run_server(server_command(self.options, bind=None), self._server_timeout())
             connected = (report.get("start") or {}).get("connected") or [{}]
-            self.log.info("iperf3 test %d of %d done with %s", index + 1, clients * tests, connected[0].get("remote_host"))
+            self.log.info("iperf3 test %d of %d finished with client %s", index + 1, clients * tests, connected[0].get("remote_host"))
             self.writer.add_result(self.name, {"role": "server", **report_summary(report)})
 
     async def _run_tests(self, tests: int, host: str, *, with_server: bool) -> None:

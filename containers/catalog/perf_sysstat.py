@@ -70,8 +70,8 @@ class PerfSysstatCollector(Collector):
         # The rate was validated as a whole number of seconds, because pidstat takes no fractions.
         interval = int(self.metric.rate)
         completions = self.metric.completions
-        taken = 0
-        while completions == 0 or taken < completions:
+        samples_taken = 0
+        while completions == 0 or samples_taken < completions:
             pids = await asyncio.to_thread(self._pids)
             if not pids:
                 break
@@ -82,9 +82,9 @@ class PerfSysstatCollector(Collector):
             # that exits before the interval ends is missing from that interval's sums.
             if rows:
                 self.writer.add_sample(self.name, sum_rows(rows))
-                taken += 1
+                samples_taken += 1
                 await self.writer.maybe_flush()
-        self.log.info("%s stops after %d samples", self.name, taken)
+        self.log.info("%s stops after %d samples", self.name, samples_taken)
 
     def _pids(self) -> list[int]:
         application = self.context.application

@@ -102,7 +102,7 @@ def read_diskstats() -> dict[tuple[int, int], DiskCounters]:
 
 
 def find_mount(path: Path) -> Mount:
-    """Return the mount that holds ``path``: the deepest mount point above it with its st_dev."""
+    """Return the mount that contains ``path``: the deepest mount point above it with its st_dev."""
     device = os.stat(path).st_dev
     resolved = os.path.realpath(path)
     candidates = [
@@ -112,7 +112,7 @@ def find_mount(path: Path) -> Mount:
         and (resolved == mount.mount_point or resolved.startswith(mount.mount_point.rstrip("/") + "/"))
     ]
     if not candidates:
-        raise FileNotFoundError(f"no mount in {MOUNTINFO} holds {path}")
+        raise FileNotFoundError(f"mount of {path} not found in {MOUNTINFO}")
     return max(candidates, key=lambda mount: len(mount.mount_point))
 
 

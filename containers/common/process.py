@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ToolOutput:
-    """How a tool ended and what it printed."""
+    """The exit status and output of a finished tool."""
 
     returncode: int
     stdout: bytes

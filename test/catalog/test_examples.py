@@ -1,7 +1,7 @@
 """Every example in examples/ runs in local mode and stores every field its metrics declare.
 
-Examples are run as written, except that folders move to a fresh scratch folder on a
-block device and iperf3 ports to free ones, so runs cannot collide with anything else.
+Examples are run as written, except that volumes become a fresh scratch folder on a
+block device and iperf3 ports free ones, so runs cannot collide with anything else.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ def _isolated(metricset: MetricSet, scratch) -> MetricSet:
     document = metricset.to_dict()
     spec = document["spec"]
     if "storage" in spec:
-        spec["storage"]["volume"]["hostPath"] = str(scratch)
+        # A claimName example (for clusters) runs on the local folder in its place.
+        volume = spec["storage"]["volume"]
+        spec["storage"]["volume"] = {"hostPath": str(scratch), "path": volume.get("path", "/data")}
     for metric in spec["metrics"]:
         if metric["name"] == "network-iperf3":
             metric["options"]["port"] = free_port()

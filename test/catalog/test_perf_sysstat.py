@@ -61,7 +61,7 @@ def _window_means(store, run_uid: str, field_by_metric: dict[str, str]) -> dict[
 
 
 async def test_agrees_with_perf_proc(store):
-    # A steady load: 60% of one core plus a worker that holds 128 MiB. stress-ng rejects extra
+    # A steady load: 60% of one core plus a worker that keeps 128 MiB resident. stress-ng rejects extra
     # arguments, so a shell carries the marker and both metrics measure it with its children.
     stress = "stress-ng --cpu 1 --cpu-load 60 --vm 1 --vm-bytes 128M --vm-keep --timeout 9s"
     command = f"sh -c '{stress}' {unique_marker()}"
