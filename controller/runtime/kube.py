@@ -101,10 +101,17 @@ class KubeClient:
         finally:
             response.release()
 
-    def _count_write(self, verb: str, resource: Resource) -> None:
+    def _count(self, verb: str, resource: Resource, subresource: str | None = None) -> None:
+        """Count a request under its RBAC verb, so tests can compare what is used with the Role."""
+        name = f"{resource.plural}/{subresource}" if subresource else resource.plural
+        self.metrics.api_requests_total.labels(verb, name).inc()
+
+    def _count_write(self, verb: str, resource: Resource, subresource: str | None = None) -> None:
+        self._count(verb, resource, subresource)
         self.metrics.api_writes_total.labels(verb, resource.kind).inc()
 
     async def get(self, resource: Resource, namespace: str | None, name: str) -> dict[str, Any]:
+        self._count("get", resource)
         return await self._json("GET", resource.path(namespace, name))
 
     async def list(
@@ -116,6 +123,7 @@ class KubeClient:
         continue_token: str | None = None,
         limit: int | None = None,
     ) -> dict[str, Any]:
+        self._count("list", resource)
         query = {"labelSelector": label_selector, "continue": continue_token, "limit": limit}
         return await self._json("GET", resource.path(namespace), query=query)
 
@@ -129,6 +137,7 @@ class KubeClient:
         timeout_seconds: int = 300,
     ) -> AsyncIterator[dict[str, Any]]:
         """Yield watch events ({"type": ..., "object": ...}) until the server ends the stream."""
+        self._count("watch", resource)
         query = {
             "watch": "true",
             "resourceVersion": resource_version,
@@ -169,7 +178,7 @@ class KubeClient:
         subresource: str | None = None,
     ) -> dict[str, Any]:
         """Send a JSON merge patch (RFC 7386) to an object or its subresource."""
-        self._count_write("patch", resource)
+        self._count_write("patch", resource, subresource)
         return await self._json("PATCH", resource.path(namespace, name, subresource), body=body, content_type=MERGE_PATCH)
 
     async def delete(self, resource: Resource, namespace: str | None, name: str) -> None:

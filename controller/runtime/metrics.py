@@ -50,6 +50,12 @@ class ControllerMetrics:
             ["verb", "kind"],
             registry=self.registry,
         )
+        self.api_requests_total = Counter(
+            "metrics_operator_api_requests_total",
+            "Requests sent to the Kubernetes API, by RBAC verb and resource (plural, or plural/subresource).",
+            ["verb", "resource"],
+            registry=self.registry,
+        )
         self.leader = Gauge(
             "metrics_operator_leader",
             "1 while this instance holds the leader Lease.",

@@ -7,7 +7,6 @@ MetricSets.
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -44,8 +43,9 @@ def start_operator(kubeconfig: Path, crd: str, namespace: str, tmp_path: Path) -
     """Return a function that starts a controller subprocess for the test's namespace; all are stopped afterwards."""
     started: list[OperatorProcess] = []
 
-    def start(*extra: str, watch_namespace: str | None = namespace) -> OperatorProcess:
-        process = OperatorProcess.start(kubeconfig, tmp_path / f"operator-{len(started)}.log", watch_namespace, list(extra))
+    def start(*extra: str, watch_namespace: str | None = namespace, env: dict[str, str] | None = None) -> OperatorProcess:
+        log_path = tmp_path / f"operator-{len(started)}.log"
+        process = OperatorProcess.start(kubeconfig, log_path, watch_namespace, list(extra), env)
         started.append(process)
         return process
 

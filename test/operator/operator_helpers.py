@@ -49,13 +49,17 @@ class OperatorProcess:
     log_path: Path
 
     @classmethod
-    def start(cls, kubeconfig: Path, log_path: Path, namespace: str | None, extra: list[str]) -> OperatorProcess:
+    def start(
+        cls, kubeconfig: Path, log_path: Path, namespace: str | None, extra: list[str], env: dict[str, str] | None = None
+    ) -> OperatorProcess:
         port = free_port()
         command = [*CLI, "-vv", "controller", "--kubeconfig", str(kubeconfig), "--metrics-port", str(port), *extra]
         if namespace is not None:
             command += ["--namespace", namespace]
         log_file = log_path.open("ab")
-        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, cwd=REPO_DIR)
+        process = subprocess.Popen(
+            command, stdout=log_file, stderr=subprocess.STDOUT, cwd=REPO_DIR, env={**os.environ, **(env or {})}
+        )
         log_file.close()
         return cls(process, port, log_path)
 
@@ -86,6 +90,17 @@ class OperatorProcess:
             if all(f'{key}="{wanted}"' in series for key, wanted in labels.items()):
                 total += float(value)
         return total
+
+    async def used_requests(self) -> set[tuple[str, str]]:
+        """Return the (verb, resource) pairs this process has sent to the API so far."""
+        status, text = await asyncio.to_thread(self._get, "/metrics")
+        assert status == 200
+        used = set()
+        for line in text.splitlines():
+            if line.startswith("metrics_operator_api_requests_total{") and float(line.rsplit(" ", 1)[1]) > 0:
+                labels = dict(part.split("=", 1) for part in line[line.index("{") + 1 : line.index("}")].split(","))
+                used.add((labels["verb"].strip('"'), labels["resource"].strip('"')))
+        return used
 
     async def writes_except_leases(self) -> float:
         status, text = await asyncio.to_thread(self._get, "/metrics")
