@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 import time
@@ -171,7 +172,18 @@ async def run_collector(settings: Settings) -> int:
         log.info("no %s set: results of %s/%s are only logged", env.SINK_URL, run.namespace, run.name)
     await reporter.report("Running")
 
-    errors = await _collect(settings, destination)
+    # Kubernetes sends SIGTERM when it deletes the pod; stop measuring but still send
+    # what was measured and report the run, within the pod's grace period.
+    collect_task = asyncio.create_task(_collect(settings, destination))
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, collect_task.cancel)
+    try:
+        errors = await collect_task
+    except asyncio.CancelledError:
+        log.warning("SIGTERM received: %s of %s/%s stops early", settings.metric.name, run.namespace, run.name)
+        errors = [f"metric {settings.metric.name}: stopped by SIGTERM before it finished"]
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
     status = read_exit_status(settings.shared_dir) if settings.app_command else None
     if status is not None and status.exit_code != 0:
         errors.append(f"application exited with status {status.exit_code}")

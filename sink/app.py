@@ -67,7 +67,7 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     """Report ready once a read of the database succeeds."""
     try:
-        await state_of(request).db.read(lambda reader: reader.sample_count(run_uid=""))
+        await state_of(request).db.read(lambda reader: reader.connection.execute("SELECT 1").fetchone())
     except Exception as error:  # noqa: BLE001 - any failure means not ready, and is reported
         log.error("readiness check failed: %s", error)
         raise ApiError(503, "not_ready", f"database cannot be read: {error}") from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,6 +30,10 @@ class Database:
         self.path = path
         self.store = Store(path)
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="duckdb-writer")
+        # Readers take their cursors from this cursor, not from the Store's connection,
+        # so opening one never waits for the Store's lock while a batch commits.
+        self._cursor_source = self.store.reader().connection
+        self._cursor_lock = threading.Lock()
         log.info("opened database %s", path)
 
     async def write(self, operation: Callable[[Store], T]) -> T:
@@ -42,11 +47,15 @@ class Database:
 
     def read_now(self, query: Callable[[StoreReader], T]) -> T:
         """Run ``query(reader)`` on a new cursor in the calling thread, which must not run the event loop."""
-        with self.store.reader() as reader:
+        with self._cursor_lock:
+            connection = self._cursor_source.cursor()
+        with StoreReader(connection) as reader:
             return query(reader)
 
     def close(self) -> None:
         """Wait for pending writes, then close the database."""
         self._writer.shutdown(wait=True)
+        with self._cursor_lock:
+            self._cursor_source.close()
         self.store.close()
         log.info("closed database %s", self.path)

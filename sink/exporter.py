@@ -43,6 +43,8 @@ class SummaryCollector(Collector):
         self.max_metricsets = max_metricsets
 
     def collect(self) -> Iterator[Metric]:
+        # NOTE: each scrape recomputes the quantiles over every sample of the exported runs.
+        # With very large runs, a cache refreshed once per scrape interval would be cheaper.
         summaries, completed, size = self.database.read_now(self._read)
         statistic = GaugeMetricFamily(
             "metrics_sink_run_summary",

@@ -355,12 +355,14 @@ class StoreReads:
 
 
 class StoreReader(StoreReads):
-    """A cursor on a Store for one reader thread, so reads need not wait for the Store's lock."""
+    """A cursor on a Store for one reader thread, so reads need not wait for the Store's lock.
 
-    def __init__(self, store: Store):
-        # A DuckDB cursor is a separate connection to the same database: it reads a
-        # consistent snapshot while the Store's connection writes in another thread.
-        self.connection = store.connection.cursor()
+    A DuckDB cursor is a separate connection to the same database: it reads a
+    consistent snapshot while the Store's connection writes in another thread.
+    """
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection):
+        self.connection = connection
         self.lock = threading.RLock()
 
     def close(self) -> None:
@@ -405,7 +407,7 @@ class Store(StoreReads):
     def reader(self) -> StoreReader:
         """Open a cursor for reads from another thread; close it when done."""
         with self.lock:
-            return StoreReader(self)
+            return StoreReader(self.connection.cursor())
 
     def size_bytes(self) -> int:
         """Size of the database file and its write-ahead log, in bytes."""

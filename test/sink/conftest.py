@@ -1,6 +1,6 @@
 """Fixtures for the sink tests: real sinks on 127.0.0.1 with real DuckDB files in tmp_path.
 
-``sink`` serves the aiohttp app in this process on an ephemeral loopback port;
+``sink`` serves the aiohttp app in this process on an ephemeral loopback port.
 ``sink_process`` runs ``metrics-operator sink`` as a subprocess, for tests that kill
 and restart it or drive it from another command.
 """

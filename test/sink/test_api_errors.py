@@ -1,6 +1,6 @@
 """Bad requests to the sink get a 4xx with a JSON error naming the problem, and change nothing stored.
 
-Each case runs against a sink on 127.0.0.1 that already holds a run with samples and
+Each case runs against a sink on 127.0.0.1 that already contains a run with samples and
 results; the test compares the stored counts and value sums before and after.
 """
 
@@ -95,7 +95,7 @@ def fingerprint(reader: StoreReader) -> tuple:
 
 @pytest.fixture
 async def filled_sink(tmp_path: Path, auth_headers) -> AsyncIterator[Sink]:
-    """A sink with small limits that holds one run, 50 samples and one result."""
+    """A sink with small limits that contains one run, 50 samples and one result."""
     sink = await start_sink(tmp_path / "sink.duckdb", max_body_bytes=MAX_BODY_BYTES, max_batch_rows=MAX_BATCH_ROWS)
     async with aiohttp.ClientSession(headers=auth_headers) as http:
         response = await http.post(sink.url + "/v1/runs", json=RUN)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -117,3 +118,34 @@ async def test_entrypoint_rejects_invalid_environment(tmp_path, changes, message
 
     assert code == 2, log
     assert message in log
+
+
+async def test_entrypoint_sigterm_keeps_samples(sink, http, tmp_path):
+    command = "sleep 30.41"
+    environment = container_environment(tmp_path, {"name": "perf-proc", "rate": 0.5}, command, sink.url)
+    application = await asyncio.create_subprocess_exec(*command.split())
+    entrypoint = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "metrics_operator.containers",
+        env=environment, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        # Wait, bounded, until the collector has taken samples, then stop it as the kubelet would.
+        lines = []
+        while not any("found application" in line for line in lines):
+            line = await asyncio.wait_for(entrypoint.stdout.readline(), ENTRYPOINT_TIMEOUT_SECONDS)
+            assert line, "".join(lines)
+            lines.append(line.decode())
+        await asyncio.sleep(2.0)
+        entrypoint.send_signal(signal.SIGTERM)
+        rest, _ = await asyncio.wait_for(entrypoint.communicate(), ENTRYPOINT_TIMEOUT_SECONDS)
+    finally:
+        application.kill()
+        await application.wait()
+    log = "".join(lines) + rest.decode()
+    run = await (await http.get(sink.url + "/v1/runs/uid-entrypoint")).json()
+
+    assert entrypoint.returncode == 1, log
+    assert run["status"] == "Failed"
+    assert "stopped by SIGTERM" in run["message"]
+    assert run["sampleCount"] > 0
+    assert summary_line(log)["samples"] > 0

@@ -1,7 +1,7 @@
 """A sink killed with SIGKILL while pushers send, then restarted, stores every sample exactly once.
 
 Four pushers send numbered batches concurrently through the real push client. Partway
-through, the sink process gets SIGKILL (no chance to flush or answer), and a new
+through, the sink process gets SIGKILL (no chance to flush or respond), and a new
 process starts on the same file and port. The pushers' spools resend what was not
 acknowledged with the original idempotency keys, so the stored count and value sum
 of each run must equal what its pusher generated.
