@@ -14,7 +14,14 @@ from rich.table import Table
 from metrics_operator.api.loader import MetricSetInvalid, load_metricsets
 from metrics_operator.api.metricset import MetricSet
 from metrics_operator.cli.render import console, error_console, format_number, summary_table
-from metrics_operator.containers.common.push import PushDestination, PushFailed, SinkClient, SinkRecorder, SinkUnavailable
+from metrics_operator.containers.common.push import (
+    PushDestination,
+    PushFailed,
+    SinkClient,
+    SinkRecorder,
+    SinkUnavailable,
+    check_sink_url,
+)
 from metrics_operator.containers.common.writer import SampleWriter
 from metrics_operator.local.runner import LocalRunError, LocalRunner, LocalRunResult, StoreRecorder
 from metrics_operator.sink.auth import TokenFileError, read_token
@@ -69,6 +76,11 @@ def run(arguments: argparse.Namespace) -> int:
 
 
 def _run_with_sink(metricsets: list[MetricSet], arguments: argparse.Namespace) -> int:
+    try:
+        check_sink_url(arguments.sink)
+    except ValueError as error:
+        error_console.print(f"[red]error:[/red] --sink: {error}", highlight=False)
+        return 2
     token = None
     if arguments.sink_token_file is not None:
         try:

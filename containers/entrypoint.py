@@ -32,7 +32,14 @@ from metrics_operator.api.registry import get_metric
 from metrics_operator.containers.common import environment as env
 from metrics_operator.containers.common.application import Application, read_exit_status
 from metrics_operator.containers.common.collector import CollectorContext, RunIdentity
-from metrics_operator.containers.common.push import PushDestination, PushFailed, SinkClient, SinkRejected, SinkUnavailable
+from metrics_operator.containers.common.push import (
+    PushDestination,
+    PushFailed,
+    SinkClient,
+    SinkRejected,
+    SinkUnavailable,
+    check_sink_url,
+)
 from metrics_operator.containers.common.writer import ResultRow, SampleColumns, SampleWriter
 
 log = logging.getLogger("metrics_operator.containers")
@@ -110,6 +117,12 @@ def read_settings(environ: Mapping[str, str]) -> Settings:
         pods=pods,
     )
     storage_path = environ.get(env.STORAGE_PATH, "").strip()
+    sink_url = environ.get(env.SINK_URL, "").strip() or None
+    if sink_url is not None:
+        try:
+            check_sink_url(sink_url)
+        except ValueError as error:
+            raise EnvironmentInvalid(f"{env.SINK_URL}: {error}") from None
     return Settings(
         run=run,
         metric=metric,
@@ -117,7 +130,7 @@ def read_settings(environ: Mapping[str, str]) -> Settings:
         shared_dir=Path(environ.get(env.SHARED_DIR, "").strip() or env.SHARED_DIR_DEFAULT),
         storage_path=Path(storage_path) if storage_path else None,
         leader_host=environ.get(env.LEADER_HOST, "").strip() or "127.0.0.1",
-        sink_url=environ.get(env.SINK_URL, "").strip() or None,
+        sink_url=sink_url,
         sink_token=environ.get(env.SINK_TOKEN, "").strip() or None,
         process_timeout=_number(environ, env.PROCESS_TIMEOUT, 60.0, float),
     )

@@ -24,6 +24,7 @@ import os
 import random
 import threading
 import time
+import urllib.parse
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -80,6 +81,14 @@ def sample_columns_to_arrow_stream(samples: SampleColumns) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+def check_sink_url(url: str) -> str:
+    """Return ``url`` without a trailing slash, or raise ValueError unless it is an http(s) URL with a host."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValueError(f"invalid sink URL {url!r}: use http://HOST:PORT, for example http://127.0.0.1:8080")
+    return url.rstrip("/")
+
+
 class SinkClient:
     """Calls the sink's /v1 API with a bearer token, retrying what is worth retrying."""
 
@@ -91,7 +100,7 @@ class SinkClient:
         retry: RetryPolicy | None = None,
         rng: random.Random | None = None,
     ):
-        self.url = url.rstrip("/")
+        self.url = check_sink_url(url)
         self.retry = retry or RetryPolicy()
         self._rng = rng or random.Random()
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}

@@ -108,8 +108,9 @@ async def test_entrypoint_without_sink_logs(tmp_path):
         ({"MO_RUN_UID": ""}, "MO_RUN_UID is missing"),
         ({"MO_POD_INDEX": "first"}, "MO_POD_INDEX='first' is invalid"),
         ({"MO_POD_INDEX": "2", "MO_PODS": "2"}, "must be below MO_PODS=2"),
+        ({"MO_SINK_URL": "127.0.0.1:8080"}, "invalid sink URL '127.0.0.1:8080'"),
     ],
-    ids=["json", "unknown-metric", "bad-rate", "unknown-option", "no-uid", "pod-index-text", "pod-index-range"],
+    ids=["json", "unknown-metric", "bad-rate", "unknown-option", "no-uid", "pod-index-text", "pod-index-range", "sink-url"],
 )
 async def test_entrypoint_rejects_invalid_environment(tmp_path, changes, message):
     environment = container_environment(tmp_path, {"name": "perf-proc"}, "sleep 1", None) | changes

@@ -65,3 +65,16 @@ async def test_local_run_pushed_to_sink(sink_process, token_file: Path, tmp_path
     for served_row, stored_row in zip(served, stored):
         for statistic in SUMMARY_STATISTICS:
             assert served_row[statistic] == pytest.approx(stored_row[statistic], rel=1e-12), (served_row["field"], statistic)
+
+
+def test_local_sink_url_invalid(tmp_path: Path):
+    manifest = tmp_path / "short-cpu.yaml"
+    manifest.write_text(METRICSET)
+
+    completed = subprocess.run(
+        [str(VENV_BIN / "metrics-operator"), "local", str(manifest), "--sink", "127.0.0.1:8080", "--quiet"],
+        capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS, env=cli_environment(),
+    )
+
+    assert completed.returncode == 2
+    assert "invalid sink URL '127.0.0.1:8080'" in completed.stderr
