@@ -32,6 +32,7 @@ from metrics_operator.api.registry import get_metric
 from metrics_operator.containers.common import environment as env
 from metrics_operator.containers.common.application import Application, read_exit_status
 from metrics_operator.containers.common.collector import CollectorContext, RunIdentity
+from metrics_operator.containers.common.pod import mark_done, stop_when_peers_finish
 from metrics_operator.containers.common.push import (
     PushDestination,
     PushFailed,
@@ -66,6 +67,8 @@ class Settings:
     sink_url: str | None
     sink_token: str | None
     process_timeout: float
+    # Every metric of this pod, this one included.
+    pod_metrics: tuple[str, ...] = ()
 
 
 def _required(environ: Mapping[str, str], name: str) -> str:
@@ -133,6 +136,7 @@ def read_settings(environ: Mapping[str, str]) -> Settings:
         sink_url=sink_url,
         sink_token=environ.get(env.SINK_TOKEN, "").strip() or None,
         process_timeout=_number(environ, env.PROCESS_TIMEOUT, 60.0, float),
+        pod_metrics=tuple(name.strip() for name in environ.get(env.POD_METRICS, "").split(",") if name.strip()),
     )
 
 
@@ -232,12 +236,24 @@ async def _collect(settings: Settings, destination) -> list[str]:
         leader_host=settings.leader_host,
         scratch_dir=settings.shared_dir,
     )
-    collector = get_metric(settings.metric.name).collector(context)
+    definition = get_metric(settings.metric.name)
+    collector = definition.collector(context)
+    watcher = None
+    if definition.companion:
+        peers = [name for name in settings.pod_metrics if name != definition.name]
+        watcher = asyncio.create_task(
+            stop_when_peers_finish(settings.shared_dir, peers, context.stop, has_application=application is not None)
+        )
     try:
         await collector.run()
     except Exception as error:  # noqa: BLE001 - any collector failure fails the run and is reported
         log.error("metric %s of %s/%s failed: %s", collector.name, run.namespace, run.name, error)
         return [f"metric {collector.name}: {error}"]
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+        # Companions of this pod wait for this marker, whatever the outcome.
+        mark_done(settings.shared_dir, definition.name)
     return []
 
 

@@ -96,6 +96,7 @@ def metric_env(metricset: MetricSet, metric: Metric, config: OperatorConfig) -> 
         {"name": environment.SHARED_DIR, "value": environment.SHARED_DIR_DEFAULT},
         {"name": environment.LEADER_HOST, "value": leader_host(metricset)},
         {"name": environment.PROCESS_TIMEOUT, "value": str(config.process_timeout_seconds)},
+        {"name": environment.POD_METRICS, "value": ",".join(entry.name for entry in spec.metrics)},
     ]
     if spec.application is not None:
         env.append({"name": environment.APP_COMMAND, "value": spec.application.command})

@@ -30,6 +30,8 @@ LEADER_HOST = "MO_LEADER_HOST"
 SINK_URL = "MO_SINK_URL"
 # Bearer token for the sink, from the metrics-sink-token Secret.
 SINK_TOKEN = "MO_SINK_TOKEN"
+# Comma-separated names of every metric in this pod, so companion metrics know which peers to wait for.
+POD_METRICS = "MO_POD_METRICS"
 # Seconds to wait for the application's process to appear.
 PROCESS_TIMEOUT = "MO_PROCESS_TIMEOUT"
 
