@@ -56,12 +56,23 @@ class Startup:
         log.info("start %s: ready in %.1f s", name, self.timings[name])
 
 
-def kubectl(bin_path: Path, kubeconfig: Path, *arguments: str, stdin: str | None = None) -> str:
+def kubectl(bin_path: Path, kubeconfig: Path, *arguments: str, stdin: str | None = None, check: bool = True) -> str:
+    """Run the cached kubectl; with CHECK false a failure returns an empty output instead of exiting."""
     command = [str(bin_path / "kubectl"), f"--kubeconfig={kubeconfig}", *arguments]
     result = subprocess.run(command, input=stdin, capture_output=True, text=True)
     if result.returncode != 0:
+        if not check:
+            return ""
         raise SystemExit(f"failed: {shlex.join(command)}\n{result.stderr.strip()}")
     return result.stdout
+
+
+def condition_statuses(bin_path: Path, kubeconfig: Path, condition: str, *selection: str) -> list[str]:
+    """Return the status of CONDITION for each selected object, read with kubectl's JSONPath."""
+    jsonpath = f"{{.status.conditions[?(@.type=='{condition}')].status}}"
+    if len(selection) != 1 or "/" not in selection[0]:
+        jsonpath = f"{{range .items[*]}}{jsonpath}{{'\\n'}}{{end}}"
+    return kubectl(bin_path, kubeconfig, "get", *selection, "-o", f"jsonpath={jsonpath}", check=False).split()
 
 
 def apply_documents(bin_path: Path, kubeconfig: Path, documents: list[dict]) -> None:
@@ -216,8 +227,11 @@ def start_jobset(startup: Startup, binaries: Path, files: components.Files, port
     started = time.monotonic()
     jobset_dir = components.module_dir("jobset", "sigs.k8s.io/jobset")
     kubectl(binaries, files.kubeconfig, "apply", "--server-side", "-f", str(jobset_dir / components.JOBSET_CRD_FILE))
-    kubectl(binaries, files.kubeconfig, "wait", "--for=condition=Established", "--timeout=60s",
-            "crd/jobsets.jobset.x-k8s.io")
+    processes.wait_until(
+        "JobSet CRD",
+        lambda: condition_statuses(binaries, files.kubeconfig, "Established", "crd/jobsets.jobset.x-k8s.io") == ["True"],
+        None, startup.run / "logs" / "kube-apiserver.log", START_TIMEOUT,
+    )
 
     config = components.write_jobset_config(files, ports)
     controller = startup.start("jobset-controller", components.jobset_command(binaries, config, files))
@@ -239,12 +253,11 @@ def start_kwok(startup: Startup, binaries: Path, files: components.Files) -> Non
     nodes = components.kwok_nodes(node_count())
     apply_documents(binaries, files.kubeconfig, nodes)
 
-    def nodes_ready() -> bool:
-        output = kubectl(binaries, files.kubeconfig, "get", "nodes", "-l", "type=kwok", "-o",
-                         "jsonpath={range .items[*]}{.status.conditions[?(@.type=='Ready')].status}{'\\n'}{end}")
-        return output.split() == ["True"] * len(nodes)
-
-    startup.wait("kwok", kwok, nodes_ready, started)
+    startup.wait(
+        "kwok", kwok,
+        lambda: condition_statuses(binaries, files.kubeconfig, "Ready", "nodes", "-l", "type=kwok") == ["True"] * len(nodes),
+        started,
+    )
 
 
 def down() -> None:

@@ -162,6 +162,11 @@ def apiserver_command(bin_dir: Path, files: Files, ports: Ports) -> list[str]:
         # No kubelet or kube-proxy runs, so the "kubernetes" Service gets no
         # endpoints instead of one pointing at this loopback address.
         "--endpoint-reconciler-type=none",
+        # This plugin taints every new Node node.kubernetes.io/not-ready, and
+        # only the node lifecycle controller removes that taint once the Node
+        # is Ready. That controller is not run (it needs kubelet leases), so
+        # the taint would keep every pod off the KWOK nodes.
+        "--disable-admission-plugins=TaintNodesByCondition",
     ]
 
 

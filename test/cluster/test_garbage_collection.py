@@ -5,33 +5,12 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from cluster_polling import wait_for
+from cluster_helpers import exists, single_pod_job, wait_for
 from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
 
 pytestmark = pytest.mark.cluster
 
 TIMEOUT = 120.0
-
-
-async def exists(read) -> bool:
-    try:
-        await read()
-    except ApiException as error:
-        if error.status == 404:
-            return False
-        raise
-    return True
-
-
-def job_manifest(name: str) -> client.V1Job:
-    pod = client.V1PodTemplateSpec(
-        spec=client.V1PodSpec(
-            restart_policy="Never",
-            containers=[client.V1Container(name="main", image="example.invalid/idle:1")],
-        )
-    )
-    return client.V1Job(metadata=client.V1ObjectMeta(name=name), spec=client.V1JobSpec(template=pod, backoff_limit=0))
 
 
 async def test_dependent_deleted_with_owner(api_client: client.ApiClient, namespace: str) -> None:
@@ -69,12 +48,12 @@ async def test_namespace_deletion_finishes(api_client: client.ApiClient) -> None
         await core.create_namespaced_config_map(name, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="data")))
         # A running Job leaves pods on the KWOK node, which KWOK must release
         # before the namespace can go away.
-        job = job_manifest("runner")
-        job.spec.template.metadata = client.V1ObjectMeta(
+        job = single_pod_job(
+            "runner",
             annotations={
                 "pod-complete.stage.kwok.x-k8s.io/delay": "10m",
                 "pod-complete.stage.kwok.x-k8s.io/jitter-delay": "10m",
-            }
+            },
         )
         await batch.create_namespaced_job(name, job)
         await wait_for(

@@ -11,24 +11,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from cluster_polling import wait_for
+from cluster_helpers import single_pod_job, wait_for
 from kubernetes_asyncio import client
 
 pytestmark = pytest.mark.cluster
 
 TIMEOUT = 120.0
 COMPLETE_DELAY_SECONDS = 15
-
-
-def single_pod_job(name: str, *, labels: dict[str, str] | None = None, annotations: dict[str, str] | None = None) -> client.V1Job:
-    pod = client.V1PodTemplateSpec(
-        metadata=client.V1ObjectMeta(labels=labels, annotations=annotations),
-        spec=client.V1PodSpec(
-            restart_policy="Never",
-            containers=[client.V1Container(name="main", image="example.invalid/idle:1")],
-        ),
-    )
-    return client.V1Job(metadata=client.V1ObjectMeta(name=name), spec=client.V1JobSpec(template=pod, backoff_limit=0))
 
 
 async def job_pod_phases(core: client.CoreV1Api, namespace: str, job: str) -> list[str]:
