@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shlex
 import subprocess
 import time
 from dataclasses import dataclass
@@ -131,7 +132,7 @@ def build_all(versions: Versions, output: Path) -> dict[str, float]:
         if result.returncode != 0:
             raise SystemExit(
                 f"build {group.name} failed with exit code {result.returncode}: "
-                f"cd {group.module_dir} && {' '.join(command)}"
+                f"cd {group.module_dir} && {shlex.join(command)}"
             )
         durations[group.name] = time.monotonic() - started
         stamp_file.write_text(stamp + "\n")

@@ -164,6 +164,7 @@ def up(versions: Versions) -> None:
         stop_components(run)
 
     total_started = time.monotonic()
+    nodes = node_count()
     binaries = bin_dir(versions)
     build_durations = build_all(versions, binaries)
 
@@ -176,7 +177,7 @@ def up(versions: Versions) -> None:
     save_state(run, state)
     startup = Startup(run, state)
     try:
-        start_all(startup, binaries, files, ports, versions)
+        start_all(startup, binaries, files, ports, nodes)
     except BaseException:
         log.error("up: failed, stopping the components started so far; logs are in %s", run / "logs")
         stop_components(run)
@@ -191,7 +192,7 @@ def up(versions: Versions) -> None:
     log.info("up: control plane ready in %.1f s; kubeconfig %s", time.monotonic() - total_started, files.kubeconfig)
 
 
-def start_all(startup: Startup, binaries: Path, files: components.Files, ports: components.Ports, versions: Versions) -> None:
+def start_all(startup: Startup, binaries: Path, files: components.Files, ports: components.Ports, nodes: int) -> None:
     context = apiserver_context(files)
     apiserver_url = f"https://{processes.LOOPBACK}:{ports.apiserver}"
 
@@ -220,7 +221,7 @@ def start_all(startup: Startup, binaries: Path, files: components.Files, ports: 
     )
 
     start_jobset(startup, binaries, files, ports)
-    start_kwok(startup, binaries, files)
+    start_kwok(startup, binaries, files, nodes)
 
 
 def start_jobset(startup: Startup, binaries: Path, files: components.Files, ports: components.Ports) -> None:
@@ -246,11 +247,11 @@ def start_jobset(startup: Startup, binaries: Path, files: components.Files, port
     )
 
 
-def start_kwok(startup: Startup, binaries: Path, files: components.Files) -> None:
+def start_kwok(startup: Startup, binaries: Path, files: components.Files, count: int) -> None:
     started = time.monotonic()
     kwok_dir = components.module_dir("kwok", "sigs.k8s.io/kwok")
     kwok = startup.start("kwok", components.kwok_command(binaries, files, kwok_dir))
-    nodes = components.kwok_nodes(node_count())
+    nodes = components.kwok_nodes(count)
     apply_documents(binaries, files.kubeconfig, nodes)
 
     startup.wait(

@@ -25,7 +25,12 @@ from .processes import LOOPBACK
 # pods, owner-reference garbage collection, namespace deletion, default
 # service accounts (the ServiceAccount admission plugin rejects pods without
 # one), the kube-root-ca.crt ConfigMap, TTL-after-finished clean-up, pod
-# garbage collection, and Deployments for the operator's own sink.
+# garbage collection, Deployments for the operator's own sink, and volumes:
+# the StorageObjectInUseProtection admission plugin puts a finalizer on every
+# PersistentVolumeClaim and PersistentVolume that only the protection
+# controllers remove, so without them a namespace holding a claim is never
+# deleted. The binder binds claims to PersistentVolumes that a test creates
+# (nothing provisions volumes dynamically here).
 CONTROLLERS = (
     "job-controller",
     "garbage-collector-controller",
@@ -36,6 +41,9 @@ CONTROLLERS = (
     "pod-garbage-collector-controller",
     "deployment-controller",
     "replicaset-controller",
+    "persistentvolume-binder-controller",
+    "persistentvolumeclaim-protection-controller",
+    "persistentvolume-protection-controller",
 )
 
 # Annotation that marks nodes for KWOK to manage (its --manage-nodes-with-annotation-selector).

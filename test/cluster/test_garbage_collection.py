@@ -46,6 +46,17 @@ async def test_namespace_deletion_finishes(api_client: client.ApiClient) -> None
             what=f"ServiceAccount {name}/default",
         )
         await core.create_namespaced_config_map(name, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="data")))
+        # An unbound claim still carries the kubernetes.io/pvc-protection
+        # finalizer, which only kube-controller-manager removes.
+        claim = client.V1PersistentVolumeClaim(
+            metadata=client.V1ObjectMeta(name="scratch"),
+            spec=client.V1PersistentVolumeClaimSpec(
+                access_modes=["ReadWriteOnce"],
+                resources=client.V1VolumeResourceRequirements(requests={"storage": "1Gi"}),
+            ),
+        )
+        created_claim = await core.create_namespaced_persistent_volume_claim(name, claim)
+        assert "kubernetes.io/pvc-protection" in (created_claim.metadata.finalizers or [])
         # A running Job leaves pods on the KWOK node, which KWOK must release
         # before the namespace can go away.
         job = single_pod_job(
