@@ -37,10 +37,10 @@ SINK_DATA_CLAIM = "metrics-sink-data"
 SINK_TOKEN_SECRET = "metrics-sink-token"
 SINK_TOKEN_KEY = "token"
 DATA_PATH = "/data"
-TOKEN_DIR = "/var/run/metrics-sink"
+TOKEN_DIR = "/var/run/metrics-operator"
 CONFIG_HASH_ANNOTATION = "metrics-operator.io/config-hash"
-# Runs as a fixed non-root user; fsGroup makes the PVC writable for it.
-SINK_USER_ID = 65532
+# The uid of the user in sink/Dockerfile; fsGroup makes the PVC writable for it.
+SINK_USER_ID = 10001
 
 
 class Cache(Protocol):
@@ -184,13 +184,13 @@ async def ensure_sink(
     config: OperatorConfig,
 ) -> None:
     """Create the namespace's sink objects that are missing, and update a Deployment built from older settings."""
-    wanted = [
+    required = [
         (SECRETS, SINK_TOKEN_SECRET),
         (PVCS, SINK_DATA_CLAIM),
         (SERVICES, SINK_NAME),
         (DEPLOYMENTS, SINK_NAME),
     ]
-    missing = [(resource, name) for resource, name in wanted if caches[resource.kind].get(namespace_name, name) is None]
+    missing = [(resource, name) for resource, name in required if caches[resource.kind].get(namespace_name, name) is None]
     deployment = caches[DEPLOYMENTS.kind].get(namespace_name, SINK_NAME)
     if not missing and deployment is not None:
         current_hash = deployment["metadata"].get("annotations", {}).get(CONFIG_HASH_ANNOTATION)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-RESULTS = ("success", "requeue", "error", "terminal", "conflict")
+RESULTS = ("success", "requeue", "error", "conflict")
 WRITE_VERBS = ("create", "update", "patch", "delete")
 
 

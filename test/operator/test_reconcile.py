@@ -89,6 +89,11 @@ async def test_standalone_example_shares_headless_service(api_client, custom, na
     assert service.spec.selector == {"metrics-operator.io/service": "ms", "app.kubernetes.io/managed-by": "metrics-operator"}
 
 
+async def _phase_is(custom, namespace: str, name: str, phase: str) -> bool:
+    status = (await read_metricset(custom, namespace, name)).get("status") or {}
+    return status.get("phase") == phase
+
+
 async def test_missing_pvc_waits_then_runs(api_client, custom, namespace: str, operator) -> None:
     document = example("storage-fio-pvc.yaml")
     name = document["metadata"]["name"]
@@ -146,8 +151,11 @@ async def test_sink_disabled_creates_no_sink(api_client, custom, namespace: str,
 async def test_steady_state_makes_no_writes(api_client, custom, namespace: str, operator) -> None:
     for index in range(3):
         await create_metricset(custom, namespace, metricset(f"steady-{index}"))
+    # KWOK finishes the pods at once, so Succeeded is the state that stops changing.
     for index in range(3):
-        await wait_until(lambda: _status_with_phase(custom, namespace, f"steady-{index}"), timeout=TIMEOUT, what=f"status of steady-{index}")
+        await wait_until(
+            lambda: _phase_is(custom, namespace, f"steady-{index}", "Succeeded"), timeout=TIMEOUT, what=f"steady-{index} Succeeded"
+        )
     # Let pending watch events (status patches, Deployment status) drain through the queue.
     await asyncio.sleep(3)
 
