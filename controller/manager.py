@@ -9,7 +9,6 @@ SIGINT drains the workers, releases the Lease and stops.
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +30,7 @@ from metrics_operator.controller.resources import (
     SERVICES,
     owner_uids,
 )
+from metrics_operator.controller.runtime.logcontext import get_logger, new_reconcile_id
 from metrics_operator.controller.runtime.errors import ApiError, TemporaryError
 from metrics_operator.controller.runtime.informer import Informer
 from metrics_operator.controller.runtime.kube import KubeClient
@@ -39,7 +39,7 @@ from metrics_operator.controller.runtime.metrics import ControllerMetrics
 from metrics_operator.controller.runtime.server import build_app, start_server
 from metrics_operator.controller.runtime.workqueue import ShutDown, WorkQueue
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 WRITTEN_KINDS = tuple(resource.kind for resource in (METRICSETS, JOBSETS, DEPLOYMENTS, SERVICES, PVCS, SECRETS, EVENTS, LEASES))
 SHUTDOWN_GRACE_SECONDS = 20.0
@@ -109,6 +109,7 @@ class Controller:
 
     async def _process(self, key: str) -> None:
         """Run one reconcile pass for ``key`` and decide whether and when it runs again."""
+        new_reconcile_id()
         with self.metrics.reconcile_duration_seconds.time():
             try:
                 result = await self.reconciler.reconcile(key)

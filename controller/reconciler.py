@@ -7,7 +7,6 @@ the second time. Events are sent only after the status patch has landed.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,13 +18,14 @@ from metrics_operator.api.metricset import API_VERSION, KIND, MetricSet, Phase
 from metrics_operator.controller import status as status_module
 from metrics_operator.controller.config import OperatorConfig
 from metrics_operator.controller.jobset import build_jobset
-from metrics_operator.controller.resources import EVENTS, JOBSETS, METRICSETS, PVCS, SERVICES, owner_uids
+from metrics_operator.controller.resources import EVENTS, JOBSETS, METRICSET_LABEL, METRICSETS, PVCS, SERVICES, owner_uids
+from metrics_operator.controller.runtime.logcontext import get_logger
 from metrics_operator.controller.runtime.errors import ApiError, TerminalError
 from metrics_operator.controller.runtime.kube import KubeClient
 from metrics_operator.controller.service import ensure_headless_service
 from metrics_operator.controller.sink import Cache, ensure_sink
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 # Time between checks for a missing storage PVC, besides the PVC watch.
 STORAGE_RECHECK_SECONDS = 30.0
@@ -73,6 +73,11 @@ class MetricSetReconciler:
             await self._write_status(raw, waiting)
             return Result(requeue_after=STORAGE_RECHECK_SECONDS)
 
+        finished = previous.get("phase") in (Phase.SUCCEEDED.value, Phase.FAILED.value)
+        if finished and self.caches[JOBSETS.kind].get(namespace, name) is None:
+            # The run is over and its JobSet was cleaned up; the status is final.
+            return Result()
+
         try:
             await ensure_headless_service(self.kube, self.caches[SERVICES.kind], namespace, metricset.spec.service_name)
             jobset = await self.ensure_jobset(metricset, raw)
@@ -111,9 +116,11 @@ class MetricSetReconciler:
         return status_module.build_status(raw_status, phase=Phase.PENDING, conditions=conditions, generation=metricset.metadata.generation)
 
     async def ensure_jobset(self, metricset: MetricSet, raw: dict[str, Any]) -> dict[str, Any]:
-        """Return the MetricSet's JobSet, creating it when it does not exist yet."""
+        """Return the MetricSet's JobSet, creating it when it was never created."""
         namespace, name = metricset.metadata.namespace, metricset.metadata.name
         existing = self.caches[JOBSETS.kind].get(namespace, name)
+        if existing is None and (raw.get("status") or {}).get("jobSetName"):
+            existing = await self._find_created_jobset(metricset)
         if existing is not None:
             owners = owner_uids(existing, KIND)
             if (name, metricset.metadata.uid) not in owners:
@@ -128,6 +135,20 @@ class MetricSetReconciler:
         created = await self.kube.create(JOBSETS, namespace, body)
         log.info("%s: created JobSet %s", metricset.key, name)
         return created
+
+    async def _find_created_jobset(self, metricset: MetricSet) -> dict[str, Any]:
+        """Return the JobSet that the status says was created, read past the cache.
+
+        The cache may not have caught up with a JobSet created a moment ago. One
+        that is really gone was deleted by someone else, and creating it again would
+        measure a second time under the same run, so that is a terminal error.
+        """
+        namespace, name = metricset.metadata.namespace, metricset.metadata.name
+        found = await self.kube.list(JOBSETS, namespace, label_selector=f"{METRICSET_LABEL}={name}")
+        for item in found.get("items") or []:
+            if item["metadata"]["name"] == name:
+                return item
+        raise TerminalError("JobSetDeleted", f"JobSet {namespace}/{name} was deleted before the run ended: create a new MetricSet to measure again")
 
     async def _write_status(self, raw: dict[str, Any], new: dict[str, Any]) -> None:
         """Patch the status subresource if it changed, then record an Event if the phase changed."""

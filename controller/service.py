@@ -10,7 +10,6 @@ because several MetricSets may share it.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from metrics_operator.controller.resources import (
@@ -22,11 +21,12 @@ from metrics_operator.controller.resources import (
     SERVICES,
     namespace_owner,
 )
+from metrics_operator.controller.runtime.logcontext import get_logger
 from metrics_operator.controller.runtime.errors import ApiError, TemporaryError
 from metrics_operator.controller.runtime.kube import KubeClient
 from metrics_operator.controller.sink import Cache
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 def build_headless_service(namespace: dict[str, Any], name: str) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import logging
 import secrets
 from typing import Any, Protocol
 
@@ -27,10 +26,11 @@ from metrics_operator.controller.resources import (
     SERVICES,
     namespace_owner,
 )
+from metrics_operator.controller.runtime.logcontext import get_logger
 from metrics_operator.controller.runtime.errors import ApiError, TemporaryError
 from metrics_operator.controller.runtime.kube import KubeClient, Resource
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 SINK_NAME = "metrics-sink"
 SINK_DATA_CLAIM = "metrics-sink-data"

@@ -165,3 +165,23 @@ async def test_steady_state_makes_no_writes(api_client, custom, namespace: str, 
 
     assert before > 0, "the operator should have written while creating the objects"
     assert after == before, f"{after - before:.0f} write requests in {STEADY_SECONDS:.0f} s with nothing changing"
+
+
+async def test_deleted_jobset_is_not_recreated(api_client, custom, namespace: str, operator) -> None:
+    # A long KWOK delay keeps the run going while its JobSet is deleted.
+    annotations = {"pod-complete.stage.kwok.x-k8s.io/delay": "300s", "pod-complete.stage.kwok.x-k8s.io/jitter-delay": "300s"}
+    await create_metricset(custom, namespace, metricset("orphaned", annotations=annotations))
+    await wait_until(lambda: _status_with_phase(custom, namespace, "orphaned"), timeout=TIMEOUT, what="status of orphaned")
+
+    objects = client.CustomObjectsApi(api_client)
+    await objects.delete_namespaced_custom_object(*JOBSET_API, namespace, "jobsets", "orphaned")
+
+    async def deleted_condition():
+        found = condition(await read_metricset(custom, namespace, "orphaned"), "Failed")
+        return found if found and found["reason"] == "JobSetDeleted" else None
+
+    found = await wait_until(deleted_condition, timeout=TIMEOUT, what="condition Failed with reason JobSetDeleted")
+    assert "create a new MetricSet" in found["message"]
+    await asyncio.sleep(2)
+    assert await read_jobset(api_client, namespace, "orphaned") is None
+    assert (await read_metricset(custom, namespace, "orphaned"))["status"]["phase"] == "Failed"
