@@ -59,7 +59,8 @@ class MetricSetReconciler:
         generation = raw["metadata"].get("generation")
 
         try:
-            metricset = MetricSet.model_validate(raw)
+            # The status is the controller's own output; only the user's part is validated.
+            metricset = MetricSet.model_validate({**raw, "status": None})
         except ValidationError as error:
             message = "; ".join(str(problem) for problem in problems_from(error))
             await self._write_status(raw, self._invalid_status(previous, generation, message))
@@ -137,7 +138,7 @@ class MetricSetReconciler:
         return created
 
     async def _find_created_jobset(self, metricset: MetricSet) -> dict[str, Any]:
-        """Return the JobSet that the status says was created, read past the cache.
+        """Return the JobSet that the status records as created, read past the cache.
 
         The cache may not have caught up with a JobSet created a moment ago. One
         that is really gone was deleted by someone else, and creating it again would

@@ -1,7 +1,7 @@
 """Tag log lines with the id of the reconcile pass that wrote them.
 
-The manager sets a fresh id before each pass; the id follows the pass through
-every await because each worker is its own task with its own context. Lines
+The manager sets a fresh id before each pass. The id follows the pass through
+every await, because each worker is its own task with its own context. Lines
 written outside a pass get no prefix.
 """
 
