@@ -15,7 +15,7 @@ from aiohttp import web
 from metrics_operator.sink import payloads
 from metrics_operator.sink.errors import ApiError
 from metrics_operator.sink.state import SinkState, state_of
-from metrics_operator.sink.store import RunConflict, UnknownRun
+from metrics_operator.sink.store import BatchInsert, RunConflict, UnknownRun
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ async def post_samples(request: web.Request) -> web.Response:
         key = payloads.idempotency_key(header_key, document)
         table = payloads.sample_table_from_json(document, state.config.max_batch_rows)
     run_uid = request.match_info["uid"]
-    stored = await _store_batch(state, run_uid, key, lambda store: store.insert_batch(run_uid, key, table, []))
+    stored = await _store_batch(state, BatchInsert(run_uid, key, table, []))
     if stored:
         state.metrics.samples_ingested.inc(table.num_rows)
     state.metrics.batch_seconds.observe(time.perf_counter() - started)
@@ -88,23 +88,23 @@ async def post_results(request: web.Request) -> web.Response:
     key = payloads.idempotency_key(request.headers.get(payloads.IDEMPOTENCY_HEADER), document)
     results = payloads.results_from_json(document, state.config.max_batch_rows)
     run_uid = request.match_info["uid"]
-    stored = await _store_batch(state, run_uid, key, lambda store: store.insert_batch(run_uid, key, [], results))
+    stored = await _store_batch(state, BatchInsert(run_uid, key, [], results))
     if stored:
         state.metrics.results_ingested.inc(len(results))
     state.metrics.batch_seconds.observe(time.perf_counter() - started)
     return web.json_response({"run": run_uid, "idempotencyKey": key, "rows": len(results), "duplicate": not stored})
 
 
-async def _store_batch(state: SinkState, run_uid: str, key: str, insert) -> bool:
+async def _store_batch(state: SinkState, batch: BatchInsert) -> bool:
     try:
-        stored = await state.db.write(insert)
+        stored = await state.db.write_batch(batch)
     except UnknownRun:
         raise ApiError(
-            404, "unknown_run", f"run {run_uid!r} is not registered: POST /v1/runs with its uid first", run=run_uid
+            404, "unknown_run", f"run {batch.run_uid!r} is not registered: POST /v1/runs with its uid first", run=batch.run_uid
         ) from None
     if not stored:
         state.metrics.batches_duplicate.inc()
-        log.info("batch %s of run %s was already stored; acknowledged again", key, run_uid)
+        log.info("batch %s of run %s was already stored; acknowledged again", batch.idempotency_key, batch.run_uid)
     return stored
 
 
