@@ -62,9 +62,9 @@ def cluster() -> Iterator[Cluster]:
     """The running control plane; started here unless `hack/cluster up` already runs one."""
     started_here = False
     if _cluster_command("status").returncode != 0:
-        # NOTE: a cold cache makes `up` build everything first (tens of
-        # minutes), longer than the per-test timeout; run `hack/cluster up`
-        # or `hack/cluster build` before pytest in that case.
+        # NOTE: with a cold cache `up` builds everything first (about ten
+        # minutes or more), which exceeds the per-test timeout. Run
+        # `hack/cluster up` or `hack/cluster build` before pytest then.
         result = _cluster_command("up")
         if result.returncode != 0:
             pytest.fail(

@@ -240,7 +240,7 @@ def start_jobset(startup: Startup, binaries: Path, files: components.Files, port
         "jobset-controller", controller,
         lambda: processes.http_ok(f"http://{processes.LOOPBACK}:{ports.jobset_health}/readyz"), started,
     )
-    # Registered only once the webhook server answers, because both webhooks fail closed.
+    # Registered only once the webhook server responds, because both webhooks fail closed.
     apply_documents(
         binaries, files.kubeconfig,
         components.jobset_webhook_configurations(jobset_dir, files.ca.cert, ports.jobset_webhook),

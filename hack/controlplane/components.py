@@ -21,27 +21,26 @@ from .layout import TOOLS_DIR
 from .pki import Pair
 from .processes import LOOPBACK
 
-# Controllers of kube-controller-manager that tests rely on: Jobs and their
-# pods, owner-reference garbage collection, namespace deletion, default
-# service accounts (the ServiceAccount admission plugin rejects pods without
-# one), the kube-root-ca.crt ConfigMap, TTL-after-finished clean-up, pod
-# garbage collection, Deployments for the operator's own sink, and volumes:
-# the StorageObjectInUseProtection admission plugin puts a finalizer on every
-# PersistentVolumeClaim and PersistentVolume that only the protection
-# controllers remove, so without them a namespace holding a claim is never
-# deleted. The binder binds claims to PersistentVolumes that a test creates
-# (nothing provisions volumes dynamically here).
+# Controllers of kube-controller-manager that tests rely on.
 CONTROLLERS = (
     "job-controller",
     "garbage-collector-controller",
     "namespace-controller",
+    # The ServiceAccount admission plugin rejects pods in a namespace that has
+    # no "default" ServiceAccount yet.
     "serviceaccount-controller",
     "root-ca-certificate-publisher-controller",
     "ttl-after-finished-controller",
     "pod-garbage-collector-controller",
+    # Deployments run the operator's own sink.
     "deployment-controller",
     "replicaset-controller",
+    # The binder binds claims to PersistentVolumes that a test creates, because
+    # nothing provisions volumes here.
     "persistentvolume-binder-controller",
+    # The StorageObjectInUseProtection admission plugin puts a finalizer on
+    # every claim and volume. Only these controllers remove it, so without
+    # them a namespace holding a claim is never deleted.
     "persistentvolumeclaim-protection-controller",
     "persistentvolume-protection-controller",
 )
@@ -302,7 +301,7 @@ def kwok_nodes(count: int) -> list[dict]:
                     },
                 },
                 # The apiserver keeps the status of a Node on create, so the
-                # scheduler sees this capacity before KWOK's first update.
+                # scheduler finds this capacity before KWOK's first update.
                 "status": {"capacity": resources, "allocatable": resources},
             }
         )
