@@ -76,6 +76,7 @@ def test_metric_env_follows_contract() -> None:
     assert container["command"] == ["python", "-m", "metrics_operator.containers"]
     assert json.loads(env[environment.METRIC])["name"] == metricset.spec.metrics[0].name
     assert env[environment.RUN_UID] == UID
+    assert env[environment.POD_METRICS] == ",".join(metric.name for metric in metricset.spec.metrics)
     assert env[environment.APP_COMMAND] == metricset.spec.application.command
     assert env[environment.POD_INDEX] == {"fieldRef": {"fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}
     assert env[environment.LEADER_HOST] == f"{metricset.metadata.name}-metrics-0-0.{metricset.spec.service_name}"
@@ -143,3 +144,22 @@ def test_unchanged_status_needs_no_patch() -> None:
 
     assert not status.status_changed(stored, second)
     assert second["conditions"][0]["lastTransitionTime"] == first["conditions"][0]["lastTransitionTime"]
+
+
+@pytest.mark.parametrize("file", ["cpu-memory.yaml", "storage-fio.yaml", "network-iperf3.yaml"])
+def test_metric_env_accepted_by_entrypoint(file: str) -> None:
+    from metrics_operator.containers.entrypoint import read_settings
+
+    metricset, raw = load(file)
+    pod = pod_spec(build_jobset(metricset, raw, OperatorConfig()))
+    metric_containers = [container for container in pod["containers"] if container["name"] != APP_CONTAINER]
+    for container in metric_containers:
+        environ = {item["name"]: item["value"] for item in container["env"] if "value" in item}
+        # The kubelet fills these from the downward API and the Secret.
+        environ.update({environment.POD_INDEX: "0", environment.POD_NAME: "pod-0", environment.SINK_TOKEN: "token"})
+
+        settings = read_settings(environ)
+
+        assert settings.metric.name == container["name"]
+        assert settings.run.uid == UID
+        assert settings.sink_url == "http://metrics-sink.bench.svc:8080"
