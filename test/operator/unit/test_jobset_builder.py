@@ -12,6 +12,7 @@ from metrics_operator.api.loader import load_metricsets
 from metrics_operator.api.metricset import MetricSet, Phase
 from metrics_operator.containers.common import environment
 from metrics_operator.containers.common.application import read_exit_status
+from metrics_operator.containers.entrypoint import read_settings
 from metrics_operator.controller import status
 from metrics_operator.controller.config import OperatorConfig
 from metrics_operator.controller.jobset import APP_CONTAINER, build_jobset, wrap_command
@@ -148,8 +149,6 @@ def test_unchanged_status_needs_no_patch() -> None:
 
 @pytest.mark.parametrize("file", ["cpu-memory.yaml", "storage-fio.yaml", "network-iperf3.yaml"])
 def test_metric_env_accepted_by_entrypoint(file: str) -> None:
-    from metrics_operator.containers.entrypoint import read_settings
-
     metricset, raw = load(file)
     pod = pod_spec(build_jobset(metricset, raw, OperatorConfig()))
     metric_containers = [container for container in pod["containers"] if container["name"] != APP_CONTAINER]
