@@ -93,7 +93,6 @@ def metric_env(metricset: MetricSet, metric: Metric, config: OperatorConfig) -> 
         _field_env(environment.POD_NAME, "metadata.name"),
         _field_env(environment.POD_INDEX, f"metadata.annotations['{COMPLETION_INDEX_ANNOTATION}']"),
         {"name": environment.PODS, "value": str(spec.pods)},
-        {"name": environment.POD_METRICS, "value": ",".join(item.name for item in spec.metrics)},
         {"name": environment.SHARED_DIR, "value": environment.SHARED_DIR_DEFAULT},
         {"name": environment.LEADER_HOST, "value": leader_host(metricset)},
         {"name": environment.PROCESS_TIMEOUT, "value": str(config.process_timeout_seconds)},

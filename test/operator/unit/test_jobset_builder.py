@@ -153,6 +153,8 @@ def test_metric_env_accepted_by_entrypoint(file: str) -> None:
     pod = pod_spec(build_jobset(metricset, raw, OperatorConfig()))
     metric_containers = [container for container in pod["containers"] if container["name"] != APP_CONTAINER]
     for container in metric_containers:
+        names = [item["name"] for item in container["env"]]
+        assert len(names) == len(set(names)), f"duplicate env names in {container['name']}: {sorted(names)}"
         environ = {item["name"]: item["value"] for item in container["env"] if "value" in item}
         # The kubelet fills these from the downward API and the Secret.
         environ.update({environment.POD_INDEX: "0", environment.POD_NAME: "pod-0", environment.SINK_TOKEN: "token"})
