@@ -150,12 +150,12 @@ class Application:
             return False
         # One read of /proc/PID/stat, because this runs several times a second.
         try:
-            stat = (procfs.PROC / str(self.root_pid) / "stat").read_text()
+            stat = procfs.read_proc_file(f"/proc/{self.root_pid}/stat")
         except OSError:
             return True
-        fields = stat[stat.rindex(")") + 2 :].split()
+        fields = stat[stat.rindex(b")") + 2 :].split()
         # A recycled pid has another start time, and a zombie has finished running too.
-        return int(fields[19]) != self._root_start_ticks or fields[0] in ("Z", "X")
+        return int(fields[19]) != self._root_start_ticks or fields[0] in (b"Z", b"X")
 
     async def wait_for_exit(self, timeout: float | None = None) -> bool:
         """Wait until the application ends or ``timeout`` passes; return whether it ended."""
