@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+import typing
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from metrics_operator.api.metricset import MetricSet
 
@@ -33,6 +34,10 @@ class MetricSetInvalid(ValueError):
         super().__init__(f"invalid MetricSet in {source}:\n{lines}")
 
 
+# A Kubernetes object has these top-level fields; anything else is a typo such as "spce".
+TOP_LEVEL_FIELDS = {"apiVersion", "kind", "metadata", "spec", "status"}
+
+
 def _format_path(location: tuple[Any, ...]) -> str:
     path = ""
     for part in location:
@@ -48,10 +53,48 @@ def _format_value(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def problems_from(error: ValidationError) -> list[Problem]:
+def _model_at(model: type[BaseModel], location: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class that validated the object at ``location`` below ``model``, if any."""
+    current: Any = model
+    for part in location:
+        if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
+            continue
+        field = next(
+            (info for name, info in current.model_fields.items() if part in (name, info.alias)), None
+        )
+        if field is None:
+            return None
+        current = _unwrap(field.annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    """The model inside Optional[...], list[...] or dict[str, ...], or the annotation itself."""
+    for argument in typing.get_args(annotation):
+        if isinstance(argument, type) and issubclass(argument, BaseModel):
+            return argument
+        inner = _unwrap(argument) if typing.get_args(argument) else None
+        if inner is not None and isinstance(inner, type) and issubclass(inner, BaseModel):
+            return inner
+    return annotation
+
+
+def _known_fields(root: type[BaseModel], location: tuple[Any, ...]) -> str:
+    model = _model_at(root, location[:-1])
+    if model is None:
+        return ""
+    names = [info.alias or name for name, info in model.model_fields.items()]
+    return f"; known fields: {', '.join(names)}"
+
+
+def problems_from(error: ValidationError, root: type[BaseModel] = MetricSet) -> list[Problem]:
     """Turn pydantic's errors into problems with YAML field paths."""
     problems = []
     for detail in error.errors():
+        if detail["type"] == "extra_forbidden":
+            field = detail["loc"][-1]
+            problems.append(Problem(_format_path(detail["loc"]), f"unknown field {field!r}{_known_fields(root, detail['loc'])}"))
+            continue
         context = detail.get("ctx") or {}
         path = _format_path(detail["loc"])
         subpath = context.get("subpath")
@@ -77,6 +120,10 @@ def parse_metricset(document: Any, source: str = "<input>") -> MetricSet:
     kind = document.get("kind")
     if kind != "MetricSet":
         raise MetricSetInvalid(source, [Problem("kind", f"expected 'MetricSet' (got {_format_value(kind)})")])
+    unknown = sorted(set(document) - TOP_LEVEL_FIELDS)
+    if unknown:
+        known = ", ".join(sorted(TOP_LEVEL_FIELDS))
+        raise MetricSetInvalid(source, [Problem(name, f"unknown field {name!r}; known fields: {known}") for name in unknown])
     try:
         return MetricSet.model_validate(document)
     except ValidationError as error:
@@ -93,14 +140,26 @@ def load_metricsets(path: str | Path) -> list[MetricSet]:
     return load_metricsets_text(text, str(path))
 
 
+def _yaml_location(error: yaml.YAMLError) -> str:
+    mark = getattr(error, "problem_mark", None)
+    return f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "(yaml)"
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    # PyYAML's own text names "<unicode string>" as the file; the location is reported separately.
+    parts = [getattr(error, "context", None), getattr(error, "problem", None)]
+    text = ", ".join(part for part in parts if part)
+    return text or str(error)
+
+
 def load_metricsets_text(text: str, source: str = "<input>") -> list[MetricSet]:
     """Load every MetricSet in a YAML string (one or more documents)."""
     try:
         documents = [document for document in yaml.safe_load_all(text) if document is not None]
     except yaml.YAMLError as error:
-        raise MetricSetInvalid(source, [Problem("(yaml)", f"not valid YAML: {error}")]) from None
+        raise MetricSetInvalid(source, [Problem(_yaml_location(error), f"not valid YAML: {_yaml_problem(error)}")]) from None
     if not documents:
-        raise MetricSetInvalid(source, [Problem("(document)", "no MetricSet found: the file is empty")])
+        raise MetricSetInvalid(source, [Problem("(document)", "no MetricSet found: the file is empty or only comments")])
     metricsets = []
     for index, document in enumerate(documents):
         label = source if len(documents) == 1 else f"{source} (document {index + 1})"

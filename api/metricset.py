@@ -27,6 +27,7 @@ PLURAL = "metricsets"
 # JobSet derives Job and pod names from the MetricSet name and appends indices and
 # a random suffix; pod names and the labels that carry them stop at 63 characters.
 MAX_NAME_LENGTH = 40
+MIN_RATE_SECONDS = 0.1
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -80,6 +81,14 @@ class Volume(ApiModel):
             raise ValueError(f"path {value!r} is invalid: use an absolute path such as /data")
         return value
 
+    @field_validator("host_path")
+    @classmethod
+    def _host_path_is_absolute(cls, value: str | None) -> str | None:
+        # Kubernetes requires it, and a relative folder would depend on where local mode starts.
+        if value is not None and not value.startswith("/"):
+            raise ValueError(f"hostPath {value!r} is invalid: use an absolute path such as /var/tmp/scratch")
+        return value
+
     @model_validator(mode="after")
     def _exactly_one_source(self) -> Volume:
         sources = {
@@ -105,7 +114,7 @@ class Volume(ApiModel):
         for kind in ("claim_name", "host_path", "config_map_name", "secret_name"):
             value = getattr(self, kind)
             if value:
-                return self.model_fields[kind].alias or kind, value
+                return type(self).model_fields[kind].alias or kind, value
         raise AssertionError("validated volume has no source")
 
 
@@ -149,7 +158,10 @@ class Metric(ApiModel):
     """One metric to collect: which one, how often, how many samples, and its options."""
 
     name: str = Field(description="Metric name from the catalog (metrics-operator metrics lists them).")
-    rate: float = Field(10, gt=0, le=86400, description="Seconds between two samples.")
+    # Linux accounts CPU time in 10 ms ticks (USER_HZ 100), so shorter intervals give noise, not detail.
+    rate: float = Field(
+        10, ge=MIN_RATE_SECONDS, le=86400, allow_inf_nan=False, description="Seconds between two samples (0.1 to 86400)."
+    )
     completions: int = Field(
         0, ge=0, description="Samples to take before stopping; 0 samples until the application ends."
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rich.markup import escape
 from rich.table import Table
 
 from metrics_operator.api.options import option_rows
@@ -49,7 +50,7 @@ def show(arguments: argparse.Namespace) -> int:
         for column in ("option", "type", "default", "description"):
             table.add_column(column)
         for row in option_rows(definition.options):
-            table.add_row(row["name"], row["type"], repr(row["default"]), row["description"])
+            table.add_row(*(escape(text) for text in (row["name"], row["type"], repr(row["default"]), row["description"])))
         if not definition.options.model_fields:
             table.add_row("-", "-", "-", "no options")
         console.print(table)

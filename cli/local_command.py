@@ -5,15 +5,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
+import signal
+import sys
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+
+import duckdb
 
 from rich.live import Live
 from rich.table import Table
 
 from metrics_operator.api.loader import MetricSetInvalid, load_metricsets
 from metrics_operator.api.metricset import MetricSet
-from metrics_operator.cli.render import console, error_console, format_number, summary_table
+from metrics_operator.cli.render import console, format_number, print_error, print_warning, summary_table
 from metrics_operator.containers.common.push import (
     PushDestination,
     PushFailed,
@@ -38,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser):
     parser.add_argument("--db", type=Path, default=Path("metrics.duckdb"), help="DuckDB file for results (default: %(default)s)")
     parser.add_argument(
         "--process-timeout",
-        type=float,
+        type=positive_seconds,
         default=60.0,
         metavar="SECONDS",
         help="seconds collectors wait for the application's process to appear (default: %(default)s)",
@@ -51,25 +57,91 @@ def add_arguments(parser: argparse.ArgumentParser):
     return run
 
 
+def positive_seconds(text: str) -> float:
+    """argparse type: a finite number of seconds above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is invalid: use a number of seconds above 0, such as 60")
+    return value
+
+
+class Interrupted(Exception):
+    """The run was stopped by a signal; ``exit_code`` follows the shell's 128 + signal number."""
+
+    def __init__(self, signal_number: int):
+        self.signal_name = signal.Signals(signal_number).name
+        self.exit_code = 128 + signal_number
+        super().__init__(f"interrupted by {self.signal_name}")
+
+
+def run_interruptible(make_runner_call: Callable[[Callable[[LocalRunner], None]], Awaitable]):
+    """Run a coroutine until done, turning SIGINT and SIGTERM into a recorded, Failed run.
+
+    The coroutine receives a hook to call with its runner, so a signal can name itself in
+    the run's message before the run is cancelled.
+    """
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        runners: list[LocalRunner] = []
+        received: list[int] = []
+
+        def on_signal(number: int) -> None:
+            received.append(number)
+            for runner in runners:
+                runner.interrupted_by = signal.Signals(number).name
+            task.cancel()
+
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(number, on_signal, number)
+        try:
+            return await make_runner_call(runners.append)
+        except asyncio.CancelledError:
+            if received:
+                raise Interrupted(received[0]) from None
+            raise
+        finally:
+            for number in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(number)
+
+    return asyncio.run(main())
+
+
 def run(arguments: argparse.Namespace) -> int:
     try:
         metricsets = load_metricsets(arguments.file)
     except MetricSetInvalid as error:
-        error_console.print(f"[red]error:[/red] {error}", highlight=False, markup=True)
+        print_error(str(error))
         return 2
     if arguments.sink:
         return _run_with_sink(metricsets, arguments)
 
+    try:
+        store = Store(arguments.db)
+    except (duckdb.Error, OSError) as error:
+        print_error(f"cannot open database {arguments.db}: {error}")
+        if "lock" in str(error).lower():
+            print_error("another process is using it: wait for that run to finish, or pass another --db")
+        return 2
+
     failed = 0
-    with Store(arguments.db) as store:
+    program = sys.argv[0] if sys.argv and sys.argv[0].endswith("metrics-operator") else "metrics-operator"
+    with store:
         for metricset in metricsets:
             try:
-                result = asyncio.run(_run_one(metricset, store, arguments))
+                result = run_interruptible(lambda register: _run_one(metricset, store, arguments, register))
             except LocalRunError as error:
-                error_console.print(f"[red]error:[/red] {metricset.key}: {error}", highlight=False)
+                print_error(f"{metricset.key}: {error}")
                 failed += 1
                 continue
-            stored_in = f"Stored in {arguments.db}; see it again with: metrics-operator results --db {arguments.db} {{uid}}"
+            except Interrupted as interrupted:
+                print_error(f"{metricset.key}: {interrupted}; the run is recorded as Failed with what was measured")
+                return interrupted.exit_code
+            stored_in = f"Stored in {arguments.db}; see it again with: {program} results --db {arguments.db} {{uid}}"
             _print_outcome(store.summary(result.run.uid), metricset, result, stored_in)
             failed += 0 if result.succeeded else 1
     return 1 if failed else 0
@@ -79,27 +151,30 @@ def _run_with_sink(metricsets: list[MetricSet], arguments: argparse.Namespace) -
     try:
         check_sink_url(arguments.sink)
     except ValueError as error:
-        error_console.print(f"[red]error:[/red] --sink: {error}", highlight=False)
+        print_error(f"--sink: {error}")
         return 2
     token = None
     if arguments.sink_token_file is not None:
         try:
             token = read_token(arguments.sink_token_file)
         except TokenFileError as error:
-            error_console.print(f"[red]error:[/red] {error}", highlight=False)
+            print_error(str(error))
             return 2
     failed = 0
     for metricset in metricsets:
         try:
-            result, rows = asyncio.run(_run_one_pushed(metricset, arguments, token))
+            result, rows = run_interruptible(lambda register: _run_one_pushed(metricset, arguments, token, register))
         except LocalRunError as error:
-            error_console.print(f"[red]error:[/red] {metricset.key}: {error}", highlight=False)
+            print_error(f"{metricset.key}: {error}")
             failed += 1
             continue
         except (SinkUnavailable, PushFailed) as error:
-            error_console.print(f"[red]error:[/red] {metricset.key}: sink {arguments.sink}: {error}", highlight=False)
+            print_error(f"{metricset.key}: sink {arguments.sink}: {error}")
             failed += 1
             continue
+        except Interrupted as interrupted:
+            print_error(f"{metricset.key}: {interrupted}; the run is reported to the sink as Failed")
+            return interrupted.exit_code
         stored_in = f"Stored in the sink at {arguments.sink}; see it again with GET /v1/runs/{{uid}}/summary"
         _print_outcome(rows, metricset, result, stored_in)
         failed += 0 if result.succeeded else 1
@@ -107,7 +182,7 @@ def _run_with_sink(metricsets: list[MetricSet], arguments: argparse.Namespace) -
 
 
 async def _run_one_pushed(
-    metricset: MetricSet, arguments: argparse.Namespace, token: str | None
+    metricset: MetricSet, arguments: argparse.Namespace, token: str | None, register: Callable[[LocalRunner], None]
 ) -> tuple[LocalRunResult, list[dict]]:
     run_uid = str(uuid.uuid4())
     async with SinkClient(arguments.sink, token) as client:
@@ -119,6 +194,7 @@ async def _run_one_pushed(
             process_timeout=arguments.process_timeout,
             run_uid=run_uid,
         )
+        register(runner)
         try:
             result = await _run_with_progress(runner, metricset, arguments)
         finally:
@@ -126,7 +202,9 @@ async def _run_one_pushed(
         return result, await client.get_summary(run_uid)
 
 
-async def _run_one(metricset: MetricSet, store: Store, arguments: argparse.Namespace) -> LocalRunResult:
+async def _run_one(
+    metricset: MetricSet, store: Store, arguments: argparse.Namespace, register: Callable[[LocalRunner], None]
+) -> LocalRunResult:
     run_uid = str(uuid.uuid4())
     runner = LocalRunner(
         metricset=metricset,
@@ -135,6 +213,7 @@ async def _run_one(metricset: MetricSet, store: Store, arguments: argparse.Names
         process_timeout=arguments.process_timeout,
         run_uid=run_uid,
     )
+    register(runner)
     return await _run_with_progress(runner, metricset, arguments)
 
 
@@ -163,8 +242,15 @@ def _print_outcome(rows: list[dict], metricset: MetricSet, result: LocalRunResul
     if rows:
         console.print(summary_table(rows, f"{metricset.key} run {run.uid}: {run.status}"))
     else:
-        console.print(f"{metricset.key} run {run.uid}: {run.status}, no samples stored")
+        console.print(f"{metricset.key} run {run.uid}: {run.status}, no samples stored", markup=False)
+    measured = {row["metric"] for row in rows}
+    for metric in metricset.spec.metrics:
+        if metric.name not in measured:
+            print_warning(
+                f"{metric.name} stored no samples: the measured target ended before the first sample "
+                f"(rate {metric.rate:g} s); lower spec.metrics[].rate to sample it"
+            )
     if result.succeeded:
-        console.print(stored_in.format(uid=run.uid))
+        console.print(stored_in.format(uid=run.uid), highlight=False, markup=False)
     else:
-        error_console.print(f"[red]error:[/red] {metricset.key} failed: {run.message}", highlight=False)
+        print_error(f"{metricset.key} failed: {run.message}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import logging
 import sys
 from collections.abc import Callable
@@ -20,11 +21,19 @@ SUBCOMMANDS: list[tuple[str, str, Callable]] = [
 ]
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("metrics-operator")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="metrics-operator",
         description="Measure applications, storage and networks described by MetricSet resources.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-v info, -vv debug)")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, summary, add_arguments in SUBCOMMANDS:
@@ -38,7 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(arguments.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    return int(arguments.handler(arguments) or 0)
+    try:
+        return int(arguments.handler(arguments) or 0)
+    except BrokenPipeError:
+        # The reader went away (``... | head``); the rest of the output is not wanted.
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from metrics_operator.api.registry import all_metrics
@@ -18,6 +19,15 @@ console = Console(width=None if Console().is_terminal else 160)
 error_console = Console(stderr=True, width=None if Console(stderr=True).is_terminal else 160)
 
 BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+
+
+def print_error(message: str) -> None:
+    """Print one error line; the message is plain text, never rich markup."""
+    error_console.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+
+
+def print_warning(message: str) -> None:
+    error_console.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False)
 
 
 def format_time(timestamp: float | None) -> str:
@@ -38,6 +48,8 @@ def format_number(value: float | int | None) -> str:
 
 def format_value(value: float | int | None, unit: str) -> str:
     """A number for people: bytes in binary units, everything else with a few digits."""
+    if value is not None and unit.startswith("bits"):
+        return _format_bits(float(value), unit[len("bits") :])
     if value is None or not unit.startswith("bytes"):
         return format_number(value)
     scaled = float(value)
@@ -49,6 +61,13 @@ def format_value(value: float | int | None, unit: str) -> str:
     return f"{scaled:.1f} {prefix}{suffix}" if prefix != "B" else f"{scaled:.0f} B{suffix}"
 
 
+def _format_bits(value: float, suffix: str) -> str:
+    for prefix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.2f} {prefix}bit{suffix}"
+    return f"{value:.0f} bit{suffix}"
+
+
 def unit_of(metric: str, field: str) -> str:
     definition = all_metrics().get(metric)
     spec = definition.fields.get(field) if definition else None
@@ -56,17 +75,19 @@ def unit_of(metric: str, field: str) -> str:
 
 
 def summary_table(rows: list[dict[str, Any]], title: str) -> Table:
-    """A table of min, mean, max and p95 per metric field."""
+    """A table of min, mean, max and p95 per metric field (and series, where a metric has several)."""
     table = Table(title=title, title_justify="left")
-    for column in ("metric", "field", "unit"):
+    # Most metrics store one series, "total"; the column is shown only when it tells something.
+    show_series = any(row.get("series", "total") != "total" for row in rows)
+    for column in ("metric", "series", "field", "unit") if show_series else ("metric", "field", "unit"):
         table.add_column(column)
     for column in ("count", "min", "mean", "max", "p95"):
         table.add_column(column, justify="right")
     for row in rows:
         unit = unit_of(row["metric"], row["field"])
+        names = [row["metric"], row.get("series", "total"), row["field"]] if show_series else [row["metric"], row["field"]]
         table.add_row(
-            row["metric"],
-            row["field"],
+            *(escape(name) for name in names),
             unit,
             format_number(row["count"]),
             *(format_value(row[statistic], unit) for statistic in ("min", "mean", "max", "p95")),

@@ -67,6 +67,8 @@ class LocalRunner:
     # Called about every 0.5 s with the writer, for progress displays.
     on_progress: Callable[[SampleWriter, float], None] | None = None
     run_uid: str = field(default_factory=lambda: str(uuid.uuid4()))
+    # Set by the caller before it cancels the run, to name the reason (e.g. "SIGINT") in the run's message.
+    interrupted_by: str | None = None
 
     def __post_init__(self) -> None:
         self._check_runnable()
@@ -80,6 +82,7 @@ class LocalRunner:
                 raise LocalRunError(
                     f"spec.storage.volume.{kind} cannot be used in local mode: use hostPath with a local folder"
                 )
+            self._check_folder(Path(spec.storage.volume.host_path), spec.storage.volume.read_only)
         for metric in spec.metrics:
             for tool in get_metric(metric.name).tools:
                 if shutil.which(tool.command) is None:
@@ -92,6 +95,19 @@ class LocalRunner:
             raise LocalRunError(
                 f"metric {endless[0]!r} samples until the other metrics finish, but there are none: "
                 "add another metric, set its completions, or set spec.deadlineSeconds"
+            )
+
+    @staticmethod
+    def _check_folder(folder: Path, read_only: bool) -> None:
+        if not folder.is_dir():
+            raise LocalRunError(
+                f"spec.storage.volume.hostPath {str(folder)!r} is not an existing folder: create it (mkdir -p {folder})"
+            )
+        # Storage metrics write test files unless the volume is declared read-only.
+        if not read_only and not os.access(folder, os.W_OK | os.X_OK):
+            raise LocalRunError(
+                f"spec.storage.volume.hostPath {str(folder)!r} is not writable by this user: "
+                "choose a writable folder, or set readOnly: true for metrics that only read"
             )
 
     async def run(self) -> LocalRunResult:
@@ -114,10 +130,17 @@ class LocalRunner:
         self._stop = asyncio.Event()
         with tempfile.TemporaryDirectory(prefix="metrics-operator-") as shared:
             shared_dir = Path(shared)
-            application = Application(spec.application.command, shared_dir) if spec.application else None
+            # Only processes this runner started count, as a pod's PID namespace would ensure.
+            application = (
+                Application(spec.application.command, shared_dir, scope_pid=os.getpid()) if spec.application else None
+            )
             collectors = [self._collector(metric, application, shared_dir) for metric in spec.metrics]
             try:
                 await self._run_all(collectors, application, shared_dir, result)
+            except asyncio.CancelledError:
+                # Ctrl-C or SIGTERM: the application was stopped by _run_all; record the run as Failed.
+                result.errors.append(f"the run was interrupted by {self.interrupted_by or 'cancellation'}")
+                raise
             finally:
                 await self._finish(result)
         return result

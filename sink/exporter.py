@@ -49,7 +49,7 @@ class SummaryCollector(Collector):
         statistic = GaugeMetricFamily(
             "metrics_sink_run_summary",
             "Summary statistic of one metric field in the latest completed run of a MetricSet.",
-            labels=["namespace", "metricset", "metric", "field", "statistic"],
+            labels=["namespace", "metricset", "metric", "series", "field", "statistic"],
         )
         info = GaugeMetricFamily(
             "metrics_sink_run_info",
@@ -65,7 +65,7 @@ class SummaryCollector(Collector):
             for name in SUMMARY_STATISTICS:
                 value = row.statistics[name]
                 if value is not None:
-                    statistic.add_metric([row.namespace, row.name, row.metric, row.field, name], float(value))
+                    statistic.add_metric([row.namespace, row.name, row.metric, row.series, row.field, name], float(value))
         yield statistic
         yield info
         yield GaugeMetricFamily(

@@ -136,7 +136,7 @@ SCHEMAS: dict[str, Any] = {
                     "properties": {
                         name: {"type": "number"} for name in ("count", "min", "mean", "max", "p50", "p95", "p99")
                     }
-                    | {"metric": {"type": "string"}, "field": {"type": "string"}},
+                    | {"metric": {"type": "string"}, "series": {"type": "string"}, "field": {"type": "string"}},
                 },
             },
         },

@@ -92,11 +92,13 @@ ON CONFLICT (uid) DO UPDATE SET
     updated_at = excluded.updated_at
 """
 
+# Series stay apart because they measure different things (fio profiles, iperf3 directions);
+# pods are pooled, because the pods of one MetricSet run the same workload.
 SUMMARY_SQL = """
-SELECT metric, field, count(*) AS count, min(value) AS min, avg(value) AS mean, max(value) AS max,
+SELECT metric, series, field, count(*) AS count, min(value) AS min, avg(value) AS mean, max(value) AS max,
        quantile_cont(value, 0.5) AS p50, quantile_cont(value, 0.95) AS p95, quantile_cont(value, 0.99) AS p99
 FROM samples WHERE run_uid = ?
-GROUP BY metric, field ORDER BY metric, field
+GROUP BY metric, series, field ORDER BY metric, series, field
 """
 
 SUMMARY_STATISTICS = ("count", "min", "mean", "max", "p50", "p95", "p99")
@@ -217,7 +219,7 @@ WITH latest AS (
     ORDER BY ended_at DESC NULLS LAST, namespace, name
     LIMIT $1
 )
-SELECT latest.namespace, latest.name, latest.uid, latest.status, samples.metric, samples.field,
+SELECT latest.namespace, latest.name, latest.uid, latest.status, samples.metric, samples.series, samples.field,
        count(*), min(value), avg(value), max(value),
        quantile_cont(value, 0.5), quantile_cont(value, 0.95), quantile_cont(value, 0.99)
 FROM latest JOIN samples ON samples.run_uid = latest.uid
@@ -238,6 +240,7 @@ class RunSummary:
     uid: str
     status: str
     metric: str
+    series: str
     field: str
     statistics: dict[str, float]
 
@@ -285,11 +288,12 @@ class StoreReads:
         return [_run_from_row(row) for row in rows]
 
     def summary(self, run_uid: str) -> list[dict[str, Any]]:
-        """Per metric and field: count, min, mean, max, p50, p95 and p99 of the run's samples."""
+        """Per metric, series and field: count, min, mean, max, p50, p95 and p99 of the run's samples."""
         with self.lock:
             rows = self.connection.execute(SUMMARY_SQL, [run_uid]).fetchall()
         return [
-            {"metric": row[0], "field": row[1], **dict(zip(SUMMARY_STATISTICS, row[2:]))} for row in rows
+            {"metric": row[0], "series": row[1], "field": row[2], **dict(zip(SUMMARY_STATISTICS, row[3:]))}
+            for row in rows
         ]
 
     def latest_completed_summaries(self, max_metricsets: int) -> list[RunSummary]:
@@ -303,8 +307,9 @@ class StoreReads:
                 uid=row[2],
                 status=row[3],
                 metric=row[4],
-                field=row[5],
-                statistics=dict(zip(SUMMARY_STATISTICS, row[6:])),
+                series=row[5],
+                field=row[6],
+                statistics=dict(zip(SUMMARY_STATISTICS, row[7:])),
             )
             for row in rows
         ]

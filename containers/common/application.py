@@ -62,20 +62,39 @@ def read_exit_status(shared_dir: Path | None) -> ExitStatus | None:
         return None
 
 
-def _normalise(command: str) -> str:
+def command_words(text: str) -> list[str]:
+    """Split a command line into words as a shell would, or on spaces if it does not parse."""
     try:
-        return " ".join(shlex.split(command))
+        return shlex.split(text)
     except ValueError:
-        return " ".join(command.split())
+        return text.split()
+
+
+def contains_words(haystack: list[str], needle: list[str]) -> bool:
+    """Whether ``needle`` occurs as consecutive whole words of ``haystack``."""
+    if not needle:
+        return False
+    width = len(needle)
+    return any(haystack[start : start + width] == needle for start in range(len(haystack) - width + 1))
 
 
 class Application:
-    """The application being measured: found by its command line in /proc."""
+    """The application being measured: found by its command line in /proc.
 
-    def __init__(self, command: str, shared_dir: Path | None = None):
+    A process matches when the command's words appear, as whole consecutive words, in
+    its arguments (each argument split into words, so a ``sh -c "COMMAND"`` wrapper
+    matches too). Whole words keep ``sleep 3`` from matching ``sleep 30``. In a pod the
+    PID namespace limits the search to the pod; elsewhere ``scope_pid`` does, by
+    accepting only descendants of that process.
+    """
+
+    def __init__(self, command: str, shared_dir: Path | None = None, *, scope_pid: int | None = None):
         self.command = command
         self.shared_dir = shared_dir
-        self._pattern = _normalise(command)
+        self.scope_pid = scope_pid
+        self._words = command_words(command)
+        if self._words:
+            self._words[0] = os.path.basename(self._words[0])
         self._own_pids = self._ancestors_and_self()
         self.root_pid: int | None = None
         self.start_time: float | None = None
@@ -97,7 +116,30 @@ class Application:
 
     def _matches(self, pid: int) -> bool:
         arguments = procfs.read_cmdline(pid)
-        return arguments is not None and self._pattern in " ".join(arguments)
+        if arguments is None:
+            return False
+        # A shell or a shim may run the program by its full path (stress-ng as /usr/bin/stress-ng).
+        if contains_words([os.path.basename(arguments[0]), *arguments[1:]], self._words):
+            return True
+        # A wrapper such as sh -c "COMMAND" carries the whole command in one argument.
+        words = [word for argument in arguments for word in command_words(argument)]
+        return contains_words(words, self._words)
+
+    def _in_scope(self, stat: procfs.ProcessStat) -> bool:
+        if self.scope_pid is None:
+            return True
+        parent = stat.ppid
+        # Bounded walk up the parent chain: pid 1 or a vanished parent ends it.
+        for _ in range(256):
+            if parent == self.scope_pid:
+                return True
+            if parent <= 1:
+                return False
+            parent_stat = procfs.read_stat(parent)
+            if parent_stat is None:
+                return False
+            parent = parent_stat.ppid
+        return False
 
     def find(self) -> int | None:
         """Return the pid of the oldest process running the command whose parent does not run it."""
@@ -106,7 +148,7 @@ class Application:
             if pid in self._own_pids or not self._matches(pid):
                 continue
             stat = procfs.read_stat(pid)
-            if stat is None or self._matches(stat.ppid):
+            if stat is None or self._matches(stat.ppid) or not self._in_scope(stat):
                 continue
             candidates.append(stat)
         if not candidates:

@@ -52,7 +52,11 @@ DELETE = object()
 # (case id, document, expected path, words the message must contain)
 INVALID_CASES = [
     ("rate-wrong-type", changed(VALID_APPLICATION, "spec.metrics.0.rate", "fast"), "spec.metrics[0].rate", ["number", "'fast'"]),
-    ("rate-negative", changed(VALID_APPLICATION, "spec.metrics.0.rate", -5), "spec.metrics[0].rate", ["greater than 0", "-5"]),
+    ("rate-negative", changed(VALID_APPLICATION, "spec.metrics.0.rate", -5), "spec.metrics[0].rate", ["greater than or equal to 0.1", "-5"]),
+    ("rate-too-fine", changed(VALID_APPLICATION, "spec.metrics.0.rate", 0.001), "spec.metrics[0].rate", ["0.1", "0.001"]),
+    ("rate-not-a-number", changed(VALID_APPLICATION, "spec.metrics.0.rate", float("nan")), "spec.metrics[0].rate", ["finite number"]),
+    ("host-path-relative", changed(VALID_STORAGE, "spec.storage.volume.hostPath", "scratch"), "spec.storage.volume.hostPath", ["absolute path", "'scratch'"]),
+    ("unknown-top-level-field", changed(VALID_APPLICATION, "spce", {}), "spce", ["unknown field 'spce'", "spec"]),
     ("completions-negative", changed(VALID_APPLICATION, "spec.metrics.0.completions", -1), "spec.metrics[0].completions", ["greater than or equal to 0"]),
     ("pods-zero", changed(VALID_APPLICATION, "spec.pods", 0), "spec.pods", ["greater than or equal to 1"]),
     ("pods-string", changed(VALID_APPLICATION, "spec.pods", "two"), "spec.pods", ["integer", "'two'"]),
@@ -70,7 +74,7 @@ INVALID_CASES = [
     ("volume-relative-path", changed(VALID_STORAGE, "spec.storage.volume.path", "data"), "spec.storage.volume.path", ["absolute path", "'data'"]),
     ("no-metrics", changed(VALID_APPLICATION, "spec.metrics", []), "spec.metrics", ["at least 1"]),
     ("missing-command", changed(VALID_APPLICATION, "spec.application.command", DELETE), "spec.application.command", ["Field required"]),
-    ("unknown-spec-field", changed(VALID_APPLICATION, "spec.replicas", 3), "spec.replicas", ["Extra inputs"]),
+    ("unknown-spec-field", changed(VALID_APPLICATION, "spec.replicas", 3), "spec.replicas", ["unknown field 'replicas'", "known fields: pods"]),
     ("name-uppercase", changed(VALID_APPLICATION, "metadata.name", "MyRun"), "metadata.name", ["'MyRun'", "lowercase"]),
     ("name-too-long", changed(VALID_APPLICATION, "metadata.name", "a" * 41), "metadata.name", ["at most 40"]),
     ("duplicate-metric", changed(VALID_APPLICATION, "spec.metrics", [{"name": "perf-proc"}, {"name": "perf-proc"}]), "spec.metrics[1].name", ["listed twice"]),

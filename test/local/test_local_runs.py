@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -169,3 +170,32 @@ def test_cli_lists_catalog():
     assert run.returncode == 0, run.stderr
     names = {metric["name"] for metric in json.loads(run.stdout)}
     assert {"perf-proc", "app-timing", "io-fio"} <= names
+
+
+async def test_same_command_elsewhere_ignored(store):
+    # An older process with the same command line, not started by this run (orphaned, so
+    # not a descendant), must not be taken for the application.
+    marker = unique_marker()
+    # Two commands, so the shell stays and keeps the marker in its arguments.
+    command = f"sh -c 'sleep 4; true' {marker}"
+    subprocess.run(["sh", "-c", f"({command} &)"], check=True)
+    await asyncio.sleep(2)
+    result = await run_local(store, "scoped", {
+        "application": {"image": "busybox", "command": command},
+        "metrics": [{"name": "app-timing"}, {"name": "perf-proc", "rate": 0.5}],
+    })
+    assert result.run.status == "Succeeded", result.run.message
+    timing = store.results(result.run.uid, "app-timing")[0]["data"]
+    # The outsider started 2 s before this run. Start times from /proc are exact to the
+    # second only (the boot time in /proc/stat is whole seconds), hence the 1 s margin.
+    assert timing["startTime"] >= result.run.started_at - 1.0
+    assert timing["endTime"] <= result.run.ended_at
+
+
+def test_whole_words_match_only():
+    from metrics_operator.containers.common.application import contains_words
+
+    assert contains_words(["sleep", "30"], ["sleep", "30"])
+    assert not contains_words(["sleep", "30"], ["sleep", "3"])
+    assert not contains_words(["kube-apiserver", "--allow-privileged=true"], ["true"])
+    assert contains_words(["sh", "-c", "stress-ng", "--cpu", "1"], ["stress-ng", "--cpu", "1"])

@@ -69,7 +69,8 @@ async def test_metrics_export_finished_run(sink, http):
     assert summary["mean"].value == 25.0
     assert summary["max"].value == 40.0
     assert summary["mean"].labels == {
-        "namespace": "bench", "metricset": "cpu", "metric": "perf-proc", "field": "cpu_percent", "statistic": "mean"
+        "namespace": "bench", "metricset": "cpu", "metric": "perf-proc", "series": "total", "field": "cpu_percent",
+        "statistic": "mean",
     }
     assert [sample.labels["run"] for sample in info] == ["new-run"]
     assert all(sample.labels["metricset"] != "memory" for sample in samples["metrics_sink_run_summary"])
