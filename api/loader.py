@@ -54,7 +54,7 @@ def _format_value(value: Any) -> str:
 
 
 def _model_at(model: type[BaseModel], location: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The model class that validated the object at ``location`` below ``model``, if any."""
+    """Return the model class that validated the object at ``location`` below ``model``, if any."""
     current: Any = model
     for part in location:
         if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
@@ -69,7 +69,7 @@ def _model_at(model: type[BaseModel], location: tuple[Any, ...]) -> type[BaseMod
 
 
 def _unwrap(annotation: Any) -> Any:
-    """The model inside Optional[...], list[...] or dict[str, ...], or the annotation itself."""
+    """Return the model inside Optional[...], list[...] or dict[str, ...], or the annotation itself."""
     for argument in typing.get_args(annotation):
         if isinstance(argument, type) and issubclass(argument, BaseModel):
             return argument

@@ -34,7 +34,7 @@ class ApplicationNotFound(RuntimeError):
 
 @dataclass(frozen=True)
 class ExitStatus:
-    """How the application ended, as written by its wrapper."""
+    """The application's exit code and end time, as written by its wrapper."""
 
     exit_code: int
     end_time: float
@@ -71,7 +71,7 @@ def command_words(text: str) -> list[str]:
 
 
 def contains_words(haystack: list[str], needle: list[str]) -> bool:
-    """Whether ``needle`` occurs as consecutive whole words of ``haystack``."""
+    """Return whether ``needle`` occurs as consecutive whole words of ``haystack``."""
     if not needle:
         return False
     width = len(needle)

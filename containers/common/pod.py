@@ -2,8 +2,8 @@
 
 Companion metrics (io-stat, for example) sample for as long as the pod's other metrics
 run, so they need to learn when those finish. Each metric container writes a marker
-file when it ends; a companion stops once every other metric of the pod has written
-one, or once the application's wrapper has reported its exit.
+file when it ends, and a companion stops once every other metric of the pod has written
+one. A companion in a pod with an application also stops once the wrapper reports the exit.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def mark_done(shared_dir: Path, metric: str) -> None:
 
 
 def peers_finished(shared_dir: Path, peers: Iterable[str], *, has_application: bool) -> bool:
-    """Whether the application exited or every peer metric wrote its marker."""
+    """Return whether the application exited or every peer metric wrote its marker."""
     if has_application and read_exit_status(shared_dir) is not None:
         return True
     peers = list(peers)
