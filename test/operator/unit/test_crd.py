@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from metrics_operator.api.crd import IMMUTABLE_MESSAGE, SchemaError, custom_resource_definition, render_yaml, structural_schema
+from metrics_operator.api.metricset import Metric
 from metrics_operator.api.registry import all_metrics
 from metrics_operator.cli.main import main
 
@@ -78,8 +79,15 @@ def test_defaults_and_bounds_come_from_models() -> None:
     assert spec_property("pods")["minimum"] == 1
     assert spec_property("pods")["maximum"] == 10000
     rate = spec_property("metrics", "items", "rate")
-    assert rate["minimum"] == 0
-    assert rate["exclusiveMinimum"] is True
+    model_rate = Metric.model_json_schema(by_alias=True)["properties"]["rate"]
+    assert rate["maximum"] == model_rate["maximum"]
+    assert rate["default"] == model_rate["default"]
+    if "exclusiveMinimum" in model_rate:
+        assert rate["minimum"] == model_rate["exclusiveMinimum"]
+        assert rate["exclusiveMinimum"] is True
+    else:
+        assert rate["minimum"] == model_rate["minimum"]
+        assert "exclusiveMinimum" not in rate
     assert spec_property("serviceName")["default"] == "ms"
     assert spec_property("sink", "enabled")["default"] is True
 
