@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 import duckdb
 
 from rich.live import Live
@@ -34,6 +35,9 @@ from metrics_operator.sink.auth import TokenFileError, read_token
 from metrics_operator.sink.store import Store, StoreDestination
 
 log = logging.getLogger(__name__)
+
+# Seconds one /readyz probe of the sink may take before local mode starts a run.
+SINK_PROBE_TIMEOUT_SECONDS = 3.0
 
 # Values shown live for each metric, when it reports them.
 PROGRESS_FIELDS = ("cpu_percent", "rss_bytes", "duration_seconds", "write_bandwidth_bytes_per_second")
@@ -160,6 +164,11 @@ def _run_with_sink(metricsets: list[MetricSet], arguments: argparse.Namespace) -
         except TokenFileError as error:
             print_error(str(error))
             return 2
+    problem = asyncio.run(_probe_sink(arguments.sink))
+    if problem is not None:
+        print_error(f"sink {arguments.sink} is not reachable ({problem}): start it with 'metrics-operator sink', or fix --sink")
+        return 2
+
     failed = 0
     for metricset in metricsets:
         try:
@@ -179,6 +188,24 @@ def _run_with_sink(metricsets: list[MetricSet], arguments: argparse.Namespace) -
         _print_outcome(rows, metricset, result, stored_in)
         failed += 0 if result.succeeded else 1
     return 1 if failed else 0
+
+
+async def _probe_sink(url: str, attempts: int = 3) -> str | None:
+    """Check that the sink answers /readyz before a run starts; return the problem, or None."""
+    problem = None
+    timeout = aiohttp.ClientTimeout(total=SINK_PROBE_TIMEOUT_SECONDS)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        for attempt in range(attempts):
+            if attempt:
+                await asyncio.sleep(1.0)
+            try:
+                async with session.get(url.rstrip("/") + "/readyz") as response:
+                    if response.status == 200:
+                        return None
+                    problem = f"/readyz answered HTTP {response.status}"
+            except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+                problem = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return problem
 
 
 async def _run_one_pushed(
