@@ -6,10 +6,11 @@ MetricSet has a status phase. Three ways of doing the work, each with 4 workers:
 
 - operator: ``metrics-operator controller --namespace NS --workers 4`` (informers,
   work queue, status patch, one Event per phase change, the namespace's sink objects);
-- ceiling: this process makes the same writes with kubernetes-asyncio and no
+- ceiling: this process makes the operator's writes with kubernetes-asyncio and no
   controller logic: each created MetricSet goes straight to a worker that creates
-  its JobSet (the operator's own builder) and patches status.phase to Pending;
-- kopf: bench/kopf_peer.py under ``kopf run --standalone``.
+  its JobSet (the operator's own builder), patches status.phase to Pending and
+  records one Event (bench/peer_writes.py);
+- kopf: bench/kopf_peer.py under ``kopf run --standalone``, making the same writes.
 
 The JobSet controller and KWOK act on the JobSets in all three, so the control plane
 carries the same load in each. The operator's RSS is also read with RSS_COUNT
@@ -38,9 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPOSITORY, figure, parse_mode, python, ratio  # noqa: E402
 from kubernetes_asyncio import client, config  # noqa: E402
 
-from metrics_operator.api.metricset import GROUP, PLURAL, VERSION, MetricSet  # noqa: E402
-from metrics_operator.controller.config import load_config  # noqa: E402
-from metrics_operator.controller.jobset import build_jobset  # noqa: E402
+from peer_writes import JOBSET_API, create_jobset, patch_pending, record_pending_event  # noqa: E402
+
+from metrics_operator.api.metricset import GROUP, PLURAL, VERSION  # noqa: E402
 
 WORKERS = 4
 CREATORS = 4
@@ -48,7 +49,6 @@ POLL_SECONDS = 1.0
 # Bounds on every wait, so a stuck control plane ends the benchmark instead of hanging it.
 START_TIMEOUT_SECONDS = 120.0
 NAMESPACE_DELETE_TIMEOUT_SECONDS = 300.0
-JOBSET_API = ("jobset.x-k8s.io", "v1alpha2")
 CRD_FILE = REPOSITORY / "config" / "crd" / "metricsets.yaml"
 
 
@@ -98,8 +98,9 @@ def free_port() -> int:
 class Bench:
     """The API client and environment shared by all measurements."""
 
-    def __init__(self, api_client: client.ApiClient, environment: dict[str, str], work_dir: Path):
+    def __init__(self, api_client: client.ApiClient, environment: dict[str, str], work_dir: Path, *, wait_for_deletion: bool):
         self.api = api_client
+        self.wait_for_deletion = wait_for_deletion
         self.custom = client.CustomObjectsApi(api_client)
         self.core = client.CoreV1Api(api_client)
         self.environment = environment
@@ -111,8 +112,10 @@ class Bench:
         return name
 
     async def delete_namespace(self, name: str) -> None:
-        """Delete the namespace and wait (bounded) until it is gone, so the next measurement starts on a quiet control plane."""
+        """Delete the namespace; in full mode wait (bounded) until it is gone, so the next measurement starts on a quiet control plane."""
         await self.core.delete_namespace(name)
+        if not self.wait_for_deletion:
+            return
         deadline = time.monotonic() + NAMESPACE_DELETE_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             try:
@@ -237,7 +240,6 @@ def operator_writes(port: int) -> float:
 async def measure_ceiling(bench: Bench, count: int, timeout: float) -> float:
     """Return the seconds the plain client takes to make the same writes with WORKERS workers."""
     namespace = await bench.new_namespace("ceiling")
-    operator_config = load_config(None)
     created: asyncio.Queue = asyncio.Queue()
     failures: list[str] = []
 
@@ -245,11 +247,9 @@ async def measure_ceiling(bench: Bench, count: int, timeout: float) -> float:
         while True:
             raw = await created.get()
             try:
-                jobset = build_jobset(MetricSet.model_validate(raw), raw, operator_config)
-                await bench.custom.create_namespaced_custom_object(*JOBSET_API, namespace, "jobsets", jobset)
-                await bench.custom.patch_namespaced_custom_object_status(
-                    GROUP, VERSION, namespace, PLURAL, raw["metadata"]["name"], {"status": {"phase": "Pending"}}
-                )
+                await create_jobset(bench.api, raw)
+                await patch_pending(bench.api, raw["metadata"])
+                await record_pending_event(bench.api, raw["metadata"], "bench-ceiling")
             except client.ApiException as error:
                 failures.append(f"{namespace}/{raw['metadata']['name']}: {error.status} {error.body}"[:600])
             finally:
@@ -308,16 +308,19 @@ async def measure_rss(bench: Bench, count: int, timeout: float) -> tuple[int, in
     return idle, loaded
 
 
-async def run(count: int, rss_count: int, environment: dict[str, str], work_dir: Path) -> None:
+async def run(count: int, rss_count: int, environment: dict[str, str], work_dir: Path, *, wait_for_deletion: bool) -> None:
     configuration = client.Configuration()
     await config.load_kube_config(config_file=environment["KUBECONFIG"], client_configuration=configuration)
     configuration.connection_pool_maxsize = CREATORS + WORKERS + 2
     timeout = 60.0 + count * 0.5
     async with client.ApiClient(configuration) as api_client:
-        bench = Bench(api_client, environment, work_dir)
+        bench = Bench(api_client, environment, work_dir, wait_for_deletion=wait_for_deletion)
         ceiling_seconds = await measure_ceiling(bench, count, timeout)
+        print(f"ceiling: {ceiling_seconds:.1f} s", flush=True)
         operator_seconds, writes_per_metricset = await measure_operator(bench, count, timeout)
+        print(f"operator: {operator_seconds:.1f} s", flush=True)
         kopf_seconds = await measure_kopf(bench, count, timeout)
+        print(f"kopf: {kopf_seconds:.1f} s", flush=True)
         idle_rss, loaded_rss = await measure_rss(bench, rss_count, 60.0 + rss_count * 0.5)
 
     figure("operator_metricsets_per_second", count / operator_seconds, "1/s")
@@ -340,7 +343,7 @@ def main() -> None:
     print(f"reconcile: {count} MetricSets per measurement, {WORKERS} workers, RSS with {rss_count} MetricSets")
 
     with tempfile.TemporaryDirectory(prefix="bench-reconcile-") as directory:
-        asyncio.run(run(count, rss_count, environment, Path(directory)))
+        asyncio.run(run(count, rss_count, environment, Path(directory), wait_for_deletion=not arguments.quick))
 
 
 if __name__ == "__main__":
