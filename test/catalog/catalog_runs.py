@@ -5,41 +5,13 @@ from __future__ import annotations
 import socket
 import subprocess
 import tempfile
-import uuid
 from pathlib import Path
 
-from metrics_operator.api import parse_metricset
-from metrics_operator.api.metricset import MetricSet
-from metrics_operator.local.runner import LocalRunner, LocalRunResult, StoreRecorder
-from metrics_operator.sink.store import Store, StoreDestination
+from localrun import metricset, run_metricset, unique_marker  # noqa: F401 - shared with test/local
 
 # Filesystems without a block device behind them; io-stat stores no device fields there.
 DEVICELESS_FILESYSTEMS = {"tmpfs", "overlay", "ramfs", "devtmpfs", "nfs", "nfs4", "fuse", "9p"}
 REPOSITORY = Path(__file__).resolve().parents[2]
-
-
-def metricset(name: str, spec: dict) -> MetricSet:
-    return parse_metricset(
-        {"apiVersion": "metrics-operator.io/v1alpha1", "kind": "MetricSet", "metadata": {"name": name}, "spec": spec}
-    )
-
-
-async def run_metricset(store: Store, metricset: MetricSet, process_timeout: float = 20.0) -> LocalRunResult:
-    """Run one MetricSet through the real local runner into ``store``."""
-    run_uid = str(uuid.uuid4())
-    runner = LocalRunner(
-        metricset=metricset,
-        destination=StoreDestination(store, run_uid),
-        recorder=StoreRecorder(store),
-        process_timeout=process_timeout,
-        run_uid=run_uid,
-    )
-    return await runner.run()
-
-
-def unique_marker() -> str:
-    """Return an argument that makes a command line unique, so collectors find only this test's process."""
-    return f"marker-{uuid.uuid4().hex[:10]}"
 
 
 def free_port() -> int:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import metricset_document, run_local, summary_by_field, unique_marker, write_yaml
+from localrun import metricset_document, run_local, summary_by_field, unique_marker, write_yaml
 
 from metrics_operator.containers.catalog.io_fio import parse_fio_report
 from metrics_operator.containers.common.application import Application, ApplicationNotFound

@@ -6,7 +6,7 @@ import asyncio
 import os
 import statistics
 
-from conftest import run_local, summary_by_field, unique_marker
+from localrun import run_local, summary_by_field, unique_marker
 
 from metrics_operator.api import parse_metricset
 from metrics_operator.containers.common.application import Application
