@@ -7,8 +7,8 @@ are handled at a time, the operator's worker count. Run it with
 $KUBECONFIG through kopf's own login handlers.
 
 kopf's own Event posting is off, because the handler records the one Event the
-operator records; kopf still stores its handler progress on each object, as any kopf
-operator does.
+operator records. kopf still stores its handler progress on each object, as any
+kopf operator does.
 """
 
 from __future__ import annotations

@@ -14,14 +14,17 @@ MetricSet has a status phase. Three ways of doing the work, each with 4 workers:
 
 The JobSet controller and KWOK act on the JobSets in all three, so the control plane
 carries the same load in each. The operator's RSS is also read with RSS_COUNT
-MetricSets cached (full: 10,000, quick: 1,000); those wait for a missing
-PersistentVolumeClaim and have the sink off, so the operator caches and patches them
-without creating JobSets. Every namespace is deleted after its measurement.
+MetricSets cached (full: 10,000, quick: 1,000). Those name a PersistentVolumeClaim
+that does not exist and have the sink off, so the operator caches them and patches
+their status without creating JobSets. Every namespace is deleted after its
+measurement, and full mode waits until it is gone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -79,7 +82,7 @@ def metricset_body(name: str, *, waiting_for_storage: bool = False) -> dict[str,
 
 
 def get_local(url: str) -> int:
-    """Return the HTTP status of GET ``url`` on 127.0.0.1, 0 when nothing answers."""
+    """Return the HTTP status of GET ``url`` on 127.0.0.1, or 0 when nothing responds."""
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
             return response.status
@@ -210,29 +213,55 @@ def _is_ok(status: Callable[[], Awaitable[int]]) -> Callable[[], Awaitable[bool]
     return check
 
 
-async def measure_operator(bench: Bench, count: int, timeout: float) -> tuple[float, float]:
-    """Return the operator's seconds for ``count`` MetricSets and its API writes per MetricSet."""
+def start_profiler(pid: int, name: str) -> subprocess.Popen | None:
+    """Start ``py-spy record`` on ``pid`` when $BENCH_PROFILE_DIR is set; it writes NAME.raw (collapsed stacks) there."""
+    directory = os.environ.get("BENCH_PROFILE_DIR")
+    if not directory:
+        return None
+    output = Path(directory) / f"{name}.raw"
+    command = [str(Path(python()).parent / "py-spy"), "record", "--pid", str(pid), "--format", "raw", "--rate", "100", "--output", str(output)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_profiler(profiler: subprocess.Popen | None) -> None:
+    # py-spy writes its output when interrupted, as on Ctrl-C.
+    if profiler is None:
+        return
+    profiler.send_signal(signal.SIGINT)
+    try:
+        profiler.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        profiler.kill()
+        profiler.wait()
+
+
+async def measure_operator(bench: Bench, count: int, timeout: float) -> tuple[float, float, float]:
+    """Return the operator's seconds for ``count`` MetricSets, and its API writes and reconcile passes per MetricSet."""
     namespace = await bench.new_namespace("operator")
     process, port = await start_operator(bench, namespace)
+    profiler = start_profiler(process.pid, "operator")
     try:
         started = time.perf_counter()
         await bench.create_metricsets(namespace, count)
         await bench.wait_for_all(namespace, count, timeout)
         elapsed = time.perf_counter() - started
-        writes = await asyncio.to_thread(operator_writes, port)
+        # Lease renewals are leader election's, not reconciling's.
+        writes = await asyncio.to_thread(operator_counter, port, "metrics_operator_api_write_requests_total")
+        passes = await asyncio.to_thread(operator_counter, port, "metrics_operator_reconcile_total")
     finally:
+        stop_profiler(profiler)
         stop_process(process)
         await bench.delete_namespace(namespace)
-    return elapsed, writes / count
+    return elapsed, writes / count, passes / count
 
 
-def operator_writes(port: int) -> float:
-    """Sum the operator's API writes, Lease renewals excluded, from its /metrics."""
+def operator_counter(port: int, name: str, *, excluded_label: str = 'kind="Lease"') -> float:
+    """Sum the series of counter ``name`` on the operator's /metrics, leaving out those with ``excluded_label``."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
         text = response.read().decode()
     total = 0.0
     for line in text.splitlines():
-        if line.startswith("metrics_operator_api_write_requests_total{") and 'kind="Lease"' not in line:
+        if line.startswith(name + "{") and excluded_label not in line:
             total += float(line.rsplit(" ", 1)[1])
     return total
 
@@ -317,7 +346,7 @@ async def run(count: int, rss_count: int, environment: dict[str, str], work_dir:
         bench = Bench(api_client, environment, work_dir, wait_for_deletion=wait_for_deletion)
         ceiling_seconds = await measure_ceiling(bench, count, timeout)
         print(f"ceiling: {ceiling_seconds:.1f} s", flush=True)
-        operator_seconds, writes_per_metricset = await measure_operator(bench, count, timeout)
+        operator_seconds, writes_per_metricset, passes_per_metricset = await measure_operator(bench, count, timeout)
         print(f"operator: {operator_seconds:.1f} s", flush=True)
         kopf_seconds = await measure_kopf(bench, count, timeout)
         print(f"kopf: {kopf_seconds:.1f} s", flush=True)
@@ -327,6 +356,7 @@ async def run(count: int, rss_count: int, environment: dict[str, str], work_dir:
     figure("ceiling_metricsets_per_second", count / ceiling_seconds, "1/s")
     figure("kopf_metricsets_per_second", count / kopf_seconds, "1/s")
     figure("operator_api_writes_per_metricset", writes_per_metricset, "writes")
+    figure("operator_reconciles_per_metricset", passes_per_metricset, "passes")
     figure("operator_rss_idle_mib", idle_rss / 2**20, "MiB")
     figure(f"operator_rss_with_{rss_count}_metricsets_mib", loaded_rss / 2**20, "MiB")
     # Throughput ratios, so higher is better: 1.0 means as fast as the ceiling or as kopf.
