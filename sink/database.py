@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Batches stored in one transaction at most: bounds the time the first of them waits for
-# its commit. Eight concurrent pushers rarely queue more than eight.
+# its commit. Each pusher waits for its acknowledgement, so N pushers queue at most N batches.
 MAX_GROUP_BATCHES = 64
 
 
@@ -40,7 +40,11 @@ class _WriteRequest:
 
     def resolve(self, outcome: Any) -> None:
         """Hand the outcome (a value, or an exception to raise) to the waiting coroutine."""
-        self.loop.call_soon_threadsafe(_set_outcome, self.future, outcome)
+        try:
+            self.loop.call_soon_threadsafe(_set_outcome, self.future, outcome)
+        except RuntimeError as error:
+            # The event loop closed while the write ran; nobody waits for the outcome any more.
+            log.warning("write finished after its event loop closed, outcome dropped: %s", error)
 
 
 def _set_outcome(future: asyncio.Future, outcome: Any) -> None:
