@@ -3,8 +3,8 @@
 DuckDB calls block, so none runs on the event loop. Writes go through one writer
 thread, which runs them in arrival order and leaves the event loop free while a
 batch commits. Sample batches that queued up while the writer was busy are stored
-in one transaction (group commit), and each waiting request is answered only after
-that commit. Reads run in the default executor on a fresh cursor each, so a query
+in one transaction (group commit), and each waiting request gets its response only
+after that commit. Reads run in the default executor on a fresh cursor each, so a query
 reads a consistent snapshot and never queues behind a batch insert.
 """
 
@@ -43,7 +43,7 @@ class _WriteRequest:
         try:
             self.loop.call_soon_threadsafe(_set_outcome, self.future, outcome)
         except RuntimeError as error:
-            # The event loop closed while the write ran; nobody waits for the outcome any more.
+            # The event loop closed while the write ran, so no coroutine waits for the outcome.
             log.warning("write finished after its event loop closed, outcome dropped: %s", error)
 
 
@@ -95,7 +95,7 @@ class Database:
         return await request.future
 
     def _write_loop(self) -> None:
-        """Take every queued request, run them in order, and answer each after its commit."""
+        """Take every queued request, run them in order, and resolve each after its commit."""
         while True:
             first = self._requests.get()
             if first is None:

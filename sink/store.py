@@ -518,9 +518,9 @@ class Store(StoreReads):
     def insert_batches(self, batches: Sequence[BatchInsert]) -> list[bool | UnknownRun]:
         """Store several batches in one transaction (group commit), each once per idempotency key.
 
-        Returns one outcome per batch, in order: True if stored, False if its key was
-        stored before (by an earlier transaction or an earlier batch of this group), or
-        an UnknownRun error for a batch whose run was never registered, which is skipped.
+        Returns one outcome per batch, in order. True means stored. False means its key
+        was stored before, by an earlier transaction or an earlier batch of this group.
+        An UnknownRun error means its run was never registered, and the batch is skipped.
         One commit per group instead of per batch matters because COMMIT took about a
         third of the writer thread's time under eight concurrent pushers (py-spy on
         bench/sink_ingest.py), as much as the append itself.

@@ -4,8 +4,8 @@ perf-proc reads /proc itself instead of going through psutil: one sample of a
 process needs /proc/PID/stat, status and io, and psutil reads the same files but
 builds several objects per call. On a 50-process tree, psutil 7.2 (with oneshot)
 took 7.7 ms of CPU per sample against 5.4 ms here with pathlib reads (2-core
-machine, 200 samples); reading bytes with os.read cut the collector loop's CPU time
-about threefold again (bench/collector_overhead.py). Process discovery walks /proc/PID/task/*/children
+machine, 200 samples). Reading bytes with os.read then cut the collector loop's CPU
+time about threefold again (bench/collector_overhead.py). Process discovery walks /proc/PID/task/*/children
 so a sample reads only the application's own tree, not every process on the node.
 """
 
