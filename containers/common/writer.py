@@ -83,10 +83,14 @@ class Destination(Protocol):
 class SampleWriter:
     """Buffers one pod's samples and results and flushes them to a destination."""
 
-    def __init__(self, destination: Destination, pod: str, flush_rows: int = 5000):
+    def __init__(self, destination: Destination, pod: str, flush_rows: int = 5000, flush_seconds: float = 5.0):
         self.destination = destination
         self.pod = pod
+        # A batch goes out at flush_rows rows, or flush_seconds after the last flush, whichever comes
+        # first: a slow metric (13 rows a second) would otherwise keep its rows for minutes.
         self.flush_rows = flush_rows
+        self.flush_seconds = flush_seconds
+        self._last_flush = time.monotonic()
         self._samples = SampleColumns()
         self._results: list[ResultRow] = []
         self._lock = asyncio.Lock()
@@ -113,6 +117,7 @@ class SampleWriter:
     async def flush(self) -> None:
         """Send everything buffered; on failure the rows stay buffered for the next flush."""
         async with self._lock:
+            self._last_flush = time.monotonic()
             if not self.pending():
                 return
             samples, results = self._samples, self._results
@@ -127,5 +132,6 @@ class SampleWriter:
                 raise
 
     async def maybe_flush(self) -> None:
-        if len(self._samples) >= self.flush_rows:
+        """Flush when the buffer is full or the oldest unsent rows have waited flush_seconds."""
+        if len(self._samples) >= self.flush_rows or time.monotonic() - self._last_flush >= self.flush_seconds:
             await self.flush()
