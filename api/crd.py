@@ -18,6 +18,7 @@ from metrics_operator.api.metricset import (
     GROUP,
     KIND,
     MAX_NAME_LENGTH,
+    MIN_RATE_SECONDS,
     PLURAL,
     VERSION,
     MetricSetSpec,
@@ -56,6 +57,15 @@ FIELD_RULES: dict[str, dict[str, Any]] = {
     "spec.serviceName": {"pattern": DNS_LABEL_PATTERN, "maxLength": 63},
     "spec.application.volumes.*.path": {"pattern": "^/"},
     "spec.storage.volume.path": {"pattern": "^/"},
+    "spec.storage.volume.hostPath": {"pattern": "^/"},
+    "spec.application.volumes.*.hostPath": {"pattern": "^/"},
+    # The apiserver compares a whole-number value with int64(minimum), so "minimum: 0.1"
+    # lets "rate: 0" through (checked on kube-apiserver v1.34.4); CEL compares as doubles.
+    "spec.metrics[].rate": {
+        "x-kubernetes-validations": [
+            {"rule": f"double(self) >= {MIN_RATE_SECONDS}", "message": f"rate must be at least {MIN_RATE_SECONDS} seconds"}
+        ]
+    },
 }
 
 

@@ -24,8 +24,11 @@ from metrics_operator.containers.common import procfs
 log = logging.getLogger(__name__)
 
 EXIT_STATUS_FILE = "exit-status.json"
-# How often a waiting collector checks whether the application started or ended.
+# How often a waiting collector checks whether the application started, and whether it ended.
+# Each check reads /proc; once a second is enough to end a pod's metrics promptly, and every
+# wake-up costs a collector on a small process tree more CPU than its samples do.
 POLL_SECONDS = 0.25
+EXIT_POLL_SECONDS = 1.0
 
 
 class ApplicationNotFound(RuntimeError):
@@ -207,9 +210,9 @@ class Application:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
-                await asyncio.sleep(min(POLL_SECONDS, remaining))
+                await asyncio.sleep(min(EXIT_POLL_SECONDS, remaining))
             else:
-                await asyncio.sleep(POLL_SECONDS)
+                await asyncio.sleep(EXIT_POLL_SECONDS)
         return True
 
     def tree(self) -> list[int]:
