@@ -191,7 +191,7 @@ def _run_with_sink(metricsets: list[MetricSet], arguments: argparse.Namespace) -
 
 
 async def _probe_sink(url: str, attempts: int = 3) -> str | None:
-    """Check that the sink answers /readyz before a run starts; return the problem, or None."""
+    """Check that the sink returns 200 on /readyz before a run starts; return the problem, or None."""
     problem = None
     timeout = aiohttp.ClientTimeout(total=SINK_PROBE_TIMEOUT_SECONDS)
     async with aiohttp.ClientSession(timeout=timeout) as session:

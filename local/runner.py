@@ -1,8 +1,8 @@
 """Run one MetricSet locally: the application as a child process, the collectors beside it.
 
 The collectors find the application by scanning /proc for its command, as they do in a
-pod, and the runner reports the application's exit status through the same shared
-folder a pod's wrapper uses, so local mode exercises the code that runs in a cluster.
+pod. The runner reports the application's exit status through the same shared folder
+a pod's wrapper uses, so local mode exercises the code that runs in a cluster.
 """
 
 from __future__ import annotations
@@ -33,12 +33,12 @@ OUTPUT_TAIL_LINES = 5
 
 
 class LocalRunError(RuntimeError):
-    """The MetricSet cannot run locally as written; the message says what to change."""
+    """Raised when the MetricSet cannot run locally as written; the message names what to change."""
 
 
 @dataclass
 class LocalRunResult:
-    """How a local run ended."""
+    """The outcome of a local run: its record, the exit code and the errors."""
 
     run: Run
     exit_code: int | None = None
