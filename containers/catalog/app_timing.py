@@ -9,6 +9,11 @@ from metrics_operator.api.registry import Family, FieldSpec, MetricDefinition
 from metrics_operator.containers.common.collector import Collector, CollectorError
 
 
+# Seconds to wait for the wrapper's exit status once the process is gone; without a
+# wrapper (an application not started by the operator or local mode) none comes.
+EXIT_STATUS_WAIT_SECONDS = 5.0
+
+
 class AppTimingOptions(ApiModel):
     """app-timing has no options."""
 
@@ -22,10 +27,12 @@ class AppTimingCollector(Collector):
             raise CollectorError("metric 'app-timing' needs an application to measure")
         await application.wait_for_start(self.context.process_timeout)
         await application.wait_for_exit()
+        ended_at = time.time()
 
-        status = application.exit_status()
+        # The process can vanish a moment before its wrapper writes the exit status.
+        status = await application.wait_for_exit_status(EXIT_STATUS_WAIT_SECONDS)
         start_time = application.start_time
-        end_time = status.end_time if status is not None else time.time()
+        end_time = status.end_time if status is not None else ended_at
         values = {"duration_seconds": end_time - start_time}
         if status is not None:
             values["exit_code"] = float(status.exit_code)

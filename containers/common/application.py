@@ -221,5 +221,14 @@ class Application:
             return []
         return procfs.process_tree(self.root_pid)
 
+    async def wait_for_exit_status(self, timeout: float) -> ExitStatus | None:
+        """Wait up to ``timeout`` seconds for the wrapper's exit status; None if none comes."""
+        deadline = time.monotonic() + timeout
+        status = self.exit_status()
+        while status is None and self.shared_dir is not None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            status = self.exit_status()
+        return status
+
     def exit_status(self) -> ExitStatus | None:
         return read_exit_status(self.shared_dir)
