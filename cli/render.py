@@ -47,7 +47,7 @@ def format_number(value: float | int | None) -> str:
 
 
 def format_value(value: float | int | None, unit: str) -> str:
-    """A number for people: bytes in binary units, everything else with a few digits."""
+    """Format a number for people: bytes in binary units, everything else with a few digits."""
     if value is not None and unit.startswith("bits"):
         return _format_bits(float(value), unit[len("bits") :])
     if value is None or not unit.startswith("bytes"):
@@ -75,9 +75,9 @@ def unit_of(metric: str, field: str) -> str:
 
 
 def summary_table(rows: list[dict[str, Any]], title: str) -> Table:
-    """A table of min, mean, max and p95 per metric field (and series, where a metric has several)."""
+    """Build a table of min, mean, max and p95 per metric field (and series, where a metric has several)."""
     table = Table(title=title, title_justify="left")
-    # Most metrics store one series, "total"; the column is shown only when it tells something.
+    # Most metrics store one series, "total", so the column is shown only when another appears.
     show_series = any(row.get("series", "total") != "total" for row in rows)
     for column in ("metric", "series", "field", "unit") if show_series else ("metric", "field", "unit"):
         table.add_column(column)

@@ -105,7 +105,7 @@ SUMMARY_STATISTICS = ("count", "min", "mean", "max", "p50", "p95", "p99")
 
 
 def utc_datetime(timestamp: float | None) -> datetime | None:
-    """A naive UTC datetime, the form the TIMESTAMP columns store."""
+    """Convert Unix seconds to a naive UTC datetime, the form the TIMESTAMP columns store."""
     if timestamp is None:
         return None
     return datetime.fromtimestamp(timestamp, tz=timezone.utc).replace(tzinfo=None)
@@ -328,7 +328,7 @@ class StoreReads:
         since: float | None = None,
         until: float | None = None,
     ) -> pa.Table:
-        """The run's samples as an Arrow table, ordered by time."""
+        """Return the run's samples as an Arrow table, ordered by time."""
         conditions, parameters = ["run_uid = ?"], [run_uid]
         for column, value in (("metric", metric), ("field", field)):
             if value is not None:
@@ -348,7 +348,7 @@ class StoreReads:
             return self.connection.sql(query, params=parameters).to_arrow_table()
 
     def results(self, run_uid: str, metric: str | None = None) -> list[dict[str, Any]]:
-        """The run's one-off results, oldest first."""
+        """Return the run's one-off results, oldest first."""
         query = "SELECT metric, pod, ts, data FROM results WHERE run_uid = ?"
         parameters: list[Any] = [run_uid]
         if metric is not None:

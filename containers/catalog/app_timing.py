@@ -9,8 +9,8 @@ from metrics_operator.api.registry import Family, FieldSpec, MetricDefinition
 from metrics_operator.containers.common.collector import Collector, CollectorError
 
 
-# Seconds to wait for the wrapper's exit status once the process is gone; without a
-# wrapper (an application not started by the operator or local mode) none comes.
+# Seconds to wait for the wrapper's exit status once the process is gone. An application
+# that the operator or local mode did not start has no wrapper, so no status comes.
 EXIT_STATUS_WAIT_SECONDS = 5.0
 
 

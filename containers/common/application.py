@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 EXIT_STATUS_FILE = "exit-status.json"
 # How often a waiting collector checks whether the application started, and whether it ended.
-# Each check reads /proc; once a second is enough to end a pod's metrics promptly, and every
+# Each check reads /proc. Once a second is enough to end a pod's metrics promptly, and every
 # wake-up costs a collector on a small process tree more CPU than its samples do.
 POLL_SECONDS = 0.25
 EXIT_POLL_SECONDS = 1.0

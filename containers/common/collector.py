@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RunIdentity:
-    """Which run a collector measures for: the MetricSet and the pod it runs in."""
+    """The identity of the run a collector measures for: the MetricSet and the pod it runs in."""
 
     uid: str
     namespace: str
@@ -52,7 +52,7 @@ class CollectorContext:
 
 
 class CollectorError(RuntimeError):
-    """A collector could not measure; the message says what failed and what to do."""
+    """Raised when a collector cannot measure; the message names what failed and what to do."""
 
 
 class Collector(ABC):
@@ -87,7 +87,7 @@ class Collector(ABC):
             self.log.info("%s", json.dumps(self.summary_line(time.monotonic() - started), sort_keys=True))
 
     def summary_line(self, seconds: float) -> dict[str, Any]:
-        """A structured closing line, so ``kubectl logs`` shows results even without a sink."""
+        """Build the structured closing line, so ``kubectl logs`` shows results even without a sink."""
         run = self.context.run
         return {
             "event": "metric-finished",

@@ -20,7 +20,7 @@ POD_INDEX = "MO_POD_INDEX"
 PODS = "MO_PODS"
 # The application's command line, which collectors look for in /proc; unset without an application.
 APP_COMMAND = "MO_APP_COMMAND"
-# Folder shared by the application's wrapper and the collectors (an emptyDir); holds exit-status.json.
+# Folder shared by the application's wrapper and the collectors (an emptyDir), which contains exit-status.json.
 SHARED_DIR = "MO_SHARED_DIR"
 # Mount path of the storage volume being measured; unset without storage.
 STORAGE_PATH = "MO_STORAGE_PATH"
