@@ -207,6 +207,18 @@ def _run_from_row(row: tuple) -> Run:
     )
 
 
+def _add_time_range(
+    column: str, since: float | None, until: float | None, conditions: list[str], parameters: list[Any]
+) -> None:
+    """Add ``since <= column < until`` (Unix seconds, either end optional) to a WHERE clause."""
+    if since is not None:
+        conditions.append(f"{column} >= ?")
+        parameters.append(utc_datetime(since))
+    if until is not None:
+        conditions.append(f"{column} < ?")
+        parameters.append(utc_datetime(until))
+
+
 RUN_COLUMNS = "uid, namespace, name, spec, status, message, started_at, ended_at, updated_at"
 
 # The latest completed run of each MetricSet, most recently ended first, at most $1 of them,
@@ -272,12 +284,7 @@ class StoreReads:
             if value is not None:
                 conditions.append(f"{column} = ?")
                 parameters.append(value)
-        if since is not None:
-            conditions.append("started_at >= ?")
-            parameters.append(utc_datetime(since))
-        if until is not None:
-            conditions.append("started_at < ?")
-            parameters.append(utc_datetime(until))
+        _add_time_range("started_at", since, until, conditions, parameters)
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         query = f"SELECT {RUN_COLUMNS} FROM runs {where} ORDER BY started_at DESC NULLS LAST, uid"
         if limit is not None:
@@ -334,12 +341,7 @@ class StoreReads:
             if value is not None:
                 conditions.append(f"{column} = ?")
                 parameters.append(value)
-        if since is not None:
-            conditions.append("ts >= ?")
-            parameters.append(utc_datetime(since))
-        if until is not None:
-            conditions.append("ts < ?")
-            parameters.append(utc_datetime(until))
+        _add_time_range("ts", since, until, conditions, parameters)
         query = (
             "SELECT metric, pod, series, field, ts, value FROM samples "
             f"WHERE {' AND '.join(conditions)} ORDER BY ts, metric, pod, series, field"
