@@ -1,8 +1,8 @@
 """Map each top-level folder to a subpackage of metrics_operator.
 
-The repository keeps one folder per concept (api/, controller/, sink/ and so on)
-so the architecture is visible at a glance, while the installed code lives under
-one import name so it cannot collide with other distributions' packages.
+The repository keeps one folder per concept (api/, controller/, sink/ and so on),
+so the architecture is visible at a glance. The installed code lives under one
+import name, metrics_operator, so that top-level names such as ``api`` stay free.
 pyproject.toml cannot express a folder-to-package mapping for nested packages,
 hence this file.
 """

@@ -24,8 +24,8 @@ API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "MetricSet"
 PLURAL = "metricsets"
 
-# JobSet derives Job and pod names from the MetricSet name and appends indices and
-# a random suffix; pod names and the labels that carry them stop at 63 characters.
+# JobSet derives Job and pod names from the MetricSet name and appends indices and a
+# random suffix. Pod names, and the labels that carry them, stop at 63 characters.
 MAX_NAME_LENGTH = 40
 MIN_RATE_SECONDS = 0.1
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -201,7 +201,7 @@ class Metric(ApiModel):
         return self
 
     def options_model(self) -> ApiModel:
-        """The options validated and typed by this metric's own options model."""
+        """Validate this metric's options with its own options model and return the typed model."""
         return all_metrics()[self.name].options.model_validate(self.options)
 
 
@@ -216,13 +216,13 @@ def _option_message(metric: str, options_model: type[ApiModel], error: dict) -> 
 
 
 class Sink(ApiModel):
-    """Where results go: the namespace's sink service, unless disabled."""
+    """The destination of results: the namespace's sink service, unless disabled."""
 
     enabled: bool = Field(True, description="Push results to the namespace's sink service.")
 
 
 class MetricSetSpec(ApiModel):
-    """What to measure and how."""
+    """The measurement a MetricSet asks for: its target, its metrics and how they run."""
 
     pods: int = Field(1, ge=1, le=10000, description="Number of pods to run.")
     deadline_seconds: int | None = Field(

@@ -2,10 +2,10 @@
 
 A metric container is not handed the application's PID: it scans /proc for a process
 whose command line contains the application's command, exactly as it must in a pod with
-``shareProcessNamespace: true``. The application's wrapper (the local runner, or the
-shell wrapper the operator puts around the application container's command) writes
-its exit status as JSON to ``EXIT_STATUS_FILE`` in a folder shared with the collectors,
-because a process's exit status cannot be read from /proc by anyone but its parent.
+``shareProcessNamespace: true``. Only a process's parent can read its exit status, so
+the application's wrapper writes it as JSON to ``EXIT_STATUS_FILE`` in a folder shared
+with the collectors. The wrapper is the local runner, or the shell wrapper the operator
+puts around the application container's command.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ from metrics_operator.containers.common import procfs
 log = logging.getLogger(__name__)
 
 EXIT_STATUS_FILE = "exit-status.json"
-# How often a waiting collector checks whether the application started, and whether it ended.
-# Each check reads /proc. Once a second is enough to end a pod's metrics promptly, and every
-# wake-up costs a collector on a small process tree more CPU than its samples do.
+# Seconds between checks for the application's process while a collector waits for it to start.
 POLL_SECONDS = 0.25
+# Seconds between checks for the application's exit. Each check reads /proc, and once a
+# second ends a pod's metrics promptly enough, while every wake-up costs a collector on a
+# small process tree more CPU than its samples do.
 EXIT_POLL_SECONDS = 1.0
 
 

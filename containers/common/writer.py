@@ -1,4 +1,4 @@
-"""Where collectors put what they measure: a buffer that a store or the sink drains.
+"""The buffer between collectors and storage, drained into a local store or the sink.
 
 Collectors call ``add_sample`` and ``add_result`` from their sampling loop; both only
 append to memory. ``flush`` hands the buffered rows to a ``Destination`` (the embedded

@@ -31,7 +31,7 @@ class ApiError(Exception):
             body = {}
         if not isinstance(body, dict):
             body = {}
-        # Bodies are shortened because a webhook may answer with a whole page of HTML.
+        # Bodies are shortened because a webhook may respond with a whole page of HTML.
         message = body.get("message") or text[:300]
         return cls(status, body.get("reason", ""), message, verb=verb, path=path)
 
